@@ -1,0 +1,119 @@
+"""The ``tank-twin`` command line: command line and environment -> one config -> the service."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+
+import structlog
+
+from twin.config import PlantConfig, default_plant, load_plant_file
+from twin.errors import ConfigError
+from twin.logs import configure_logging
+from twin.tag_export import FORMATS, export_tags
+
+log = structlog.get_logger(__name__)
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+EXIT_FORCED = 130
+STOP_TIMEOUT = 10.0  # s a graceful stop may take before the process gives up
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tank-twin", description="A digital twin of process tanks (OPC UA, Modbus, Prometheus)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the twin until stopped (SIGTERM or Ctrl-C)")
+    run.add_argument("--config", help="plant file (TOML); default: the embedded one-tank plant")
+    run.add_argument("--dev", action="store_true", help="send internal error details to clients")
+    run.add_argument("--log-format", choices=("auto", "json", "console"), help="log format")
+    run.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+    check = sub.add_parser("check", help="validate a plant file")
+    check.add_argument("file")
+    tags = sub.add_parser("tags", help="print the tag table of a plant")
+    tags.add_argument("--config", help="plant file (TOML); default: the embedded plant")
+    tags.add_argument("--format", choices=FORMATS, default="md")
+    tags.add_argument("--tank", help="only this tank's tags (and the simulation's)")
+    return parser
+
+
+def load_config(path: str | None, env: Mapping[str, str]) -> PlantConfig:
+    """The plant file named on the command line, else by TWIN_CONFIG, else the embedded one."""
+    path = path or env.get("TWIN_CONFIG") or None
+    return default_plant() if path is None else load_plant_file(path)
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    env = os.environ if env is None else env
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "check":
+            return _check(args.file)
+        if args.command == "tags":
+            config = load_config(args.config, env)
+            sys.stdout.write(export_tags(config, args.format, args.tank))
+            return EXIT_OK
+        config = load_config(args.config, env)
+    except ConfigError as exc:
+        print(f"tank-twin: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    fmt = args.log_format or env.get("TWIN_LOG_FORMAT") or config.logging.format
+    configure_logging(fmt, args.log_level or config.logging.level)
+    dev = args.dev or env.get("TWIN_DEV", "") in ("1", "true")
+    return asyncio.run(serve(config, dev))
+
+
+def _check(path: str) -> int:
+    try:
+        config = load_plant_file(path)
+    except ConfigError as exc:
+        print(f"tank-twin: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    sim = config.simulation
+    print(
+        f"{path}: OK: {len(config.tanks)} tank(s), scan {sim.scan_period:g} s "
+        f"({sim.steps_per_scan} steps of {sim.dt:g} s), time scale {sim.time_scale:g}"
+    )
+    return EXIT_OK
+
+
+async def serve(config: PlantConfig, dev: bool = False) -> int:
+    """Run a twin until SIGTERM or SIGINT; a second SIGINT forces exit."""
+    from twin.app import Twin  # imports the compiled core only when serving
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    signals = {"count": 0}
+
+    def on_signal(signum: int) -> None:
+        signals["count"] += 1
+        if signum == signal.SIGINT and signals["count"] > 1:
+            log.error("forced_exit", reason="second SIGINT")
+            os._exit(EXIT_FORCED)
+        log.info("stop_requested", signal=signal.Signals(signum).name)
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    twin = Twin(config, dev=dev)
+    try:
+        await twin.__aenter__()
+    except OSError as exc:
+        log.error("start_failed", reason=str(exc))
+        return EXIT_FAILURE
+    await stop.wait()
+    try:
+        await asyncio.wait_for(twin.__aexit__(None, None, None), STOP_TIMEOUT)
+    except TimeoutError:
+        log.error("stop_timeout", timeout_s=STOP_TIMEOUT)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""The one validated write path: every front end turns a write into a Command here.
+
+``validate`` checks, in order: the tag exists and is writable, the caller's role,
+the data type (converting what SCADA packages send: an integer or a float to a
+Double, 0/1 to a Boolean), finiteness, the range, and rules that depend on the
+plant's present state. It raises a :class:`~twin.errors.CommandError` subclass
+and changes nothing, or returns a Command ready for the engine's queue.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import numbers
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from twin.config import PlantConfig
+from twin.errors import (
+    AccessDeniedError,
+    InvalidStateError,
+    NotWritableError,
+    OutOfRangeError,
+    TypeMismatchError,
+    UnknownTagError,
+)
+from twin.tags import Access, DataType, Role, Scope, Tag, TagTable
+
+Value = float | int | bool
+CurrentValue = Callable[[Tag, "int | None"], Value]
+
+_MODE_AUTO = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Who sent a command: protocol, client (address or session) and user."""
+
+    protocol: str
+    client: str = ""
+    user: str = "anonymous"
+    role: Role = Role.OBSERVER
+
+    def describe(self) -> str:
+        return f"{self.protocol}:{self.client or '-'}:{self.user}"
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    tag: Tag
+    tank: int | None  # None for simulation tags
+    value: Value
+    source: Source
+    id: str = field(default="")
+
+    @property
+    def target(self) -> str:
+        return _target(self.tag, self.tank)
+
+
+def _target(tag: Tag, tank: int | None) -> str:
+    return tag.name if tank is None else f"tank {tank}: {tag.name}"
+
+
+class CommandValidator:
+    """Validates writes against the tag table and the plant configuration."""
+
+    def __init__(self, tags: TagTable, config: PlantConfig) -> None:
+        self._tags = tags
+        self._config = config
+        self._ids = itertools.count(1)
+
+    def next_id(self) -> str:
+        return f"c{next(self._ids)}"
+
+    def resolve(self, name: str, tank: int | None) -> Tag:
+        """The tag named ``name`` in the scope implied by ``tank``."""
+        try:
+            if tank is None:
+                return self._tags.simulation_tag(name)
+            tag = self._tags.tank_tag(name)
+        except KeyError:
+            raise UnknownTagError(name, "no such tag") from None
+        if not 0 <= tank < len(self._config.tanks):
+            raise UnknownTagError(f"tank {tank}", f"no such tank (plant has {len(self._config.tanks)})")
+        return tag
+
+    def validate(
+        self, name: str, tank: int | None, value: Any, source: Source, current: CurrentValue
+    ) -> Command:
+        tag = self.resolve(name, tank)
+        target = _target(tag, tank)
+        if not tag.writable:
+            raise NotWritableError(target, "read-only")
+        if source.role < _required_role(tag.access):
+            raise AccessDeniedError(
+                target, f"role {source.role.name} may not write it (needs {tag.access.name})"
+            )
+        converted = _convert(tag, value, target)
+        settings = None if tank is None else self._config.tanks[tank].settings
+        _check_range(tag, converted, settings, target)
+        self._check_state(tag, tank, converted, current, target)
+        return Command(tag, tank, converted, source, self.next_id())
+
+    def _check_state(
+        self, tag: Tag, tank: int | None, value: Value, current: CurrentValue, target: str
+    ) -> None:
+        if tag.scope is Scope.SIMULATION or tank is None:
+            return
+        if tag.name == "valve_command" and current(self._tags.tank_tag("mode"), tank) == _MODE_AUTO:
+            raise InvalidStateError(target, "writable only in MANUAL or EXTERNAL mode")
+        pairs = {
+            "output_min": ("output_max", False),
+            "output_max": ("output_min", True),
+            "disturbance_min": ("disturbance_max", False),
+            "disturbance_max": ("disturbance_min", True),
+        }
+        if tag.name in pairs:
+            other_name, is_upper = pairs[tag.name]
+            other = float(current(self._tags.tank_tag(other_name), tank))
+            strict = tag.name.startswith("output")
+            bad = (value < other if is_upper else value > other) or (strict and value == other)
+            if bad:
+                sym = (">" if is_upper else "<") if strict else (">=" if is_upper else "<=")
+                raise OutOfRangeError(target, f"must be {sym} {other_name} ({other:g})")
+
+
+def _required_role(access: Access) -> Role:
+    return Role.OPERATOR if access is Access.OPERATOR else Role.ENGINEER
+
+
+def _convert(tag: Tag, value: Any, target: str) -> Value:
+    if tag.dtype is DataType.DOUBLE:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeMismatchError(target, f"expected a number, got {type(value).__name__}")
+        return float(value)
+    if tag.dtype is DataType.BOOLEAN:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, numbers.Integral) and value in (0, 1):
+            return bool(value)
+        raise TypeMismatchError(target, f"expected a boolean, got {value!r}")
+    if tag.dtype is DataType.ENUM:
+        return _convert_enum(tag, value, target)
+    raise NotWritableError(target, "read-only")
+
+
+def _convert_enum(tag: Tag, value: Any, target: str) -> int:
+    if isinstance(value, str):
+        names = [s.lower() for s in tag.states]
+        if value.lower() in names:
+            return names.index(value.lower())
+        raise OutOfRangeError(target, f"must be one of {', '.join(tag.states)}, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeMismatchError(target, f"expected an integer code, got {type(value).__name__}")
+    if not math.isfinite(float(value)):
+        raise OutOfRangeError(target, f"must be finite, got {value!r}")
+    if float(value) != int(value):
+        raise TypeMismatchError(target, f"expected an integer code, got {value!r}")
+    code = int(value)
+    if not 0 <= code < len(tag.states):
+        choices = ", ".join(f"{i} {s}" for i, s in enumerate(tag.states))
+        raise OutOfRangeError(target, f"must be one of {choices}, got {code}")
+    return code
+
+
+def _check_range(tag: Tag, value: Value, settings: Any, target: str) -> None:
+    if tag.dtype is not DataType.DOUBLE:
+        return
+    assert isinstance(value, float)
+    if not math.isfinite(value):
+        raise OutOfRangeError(target, f"must be finite, got {value!r}")
+    low, high = tag.bounds(settings)
+    unit = f" {tag.unit.symbol}" if tag.unit and tag.unit.symbol != "1" else ""
+    if low is not None and (value < low or (tag.low_exclusive and value == low)):
+        sym = ">" if tag.low_exclusive else ">="
+        raise OutOfRangeError(target, f"must be {sym} {low:g}{unit}, got {value:g}")
+    if high is not None and value > high:
+        raise OutOfRangeError(target, f"must be <= {high:g}{unit}, got {value:g}")

@@ -1,0 +1,319 @@
+"""The engine: owns the simulation clock, steps the core, applies commands, fans out snapshots.
+
+Real-time pacing is on absolute deadlines ``anchor + k * period``: sleeping never
+accumulates drift. A scan that ends after the next deadline is an overrun; the
+missed deadlines are skipped, never caught up by bursting. Pause, single step
+and time scale reuse the same loop. The core runs in one worker thread with the
+GIL released, so protocol servers keep answering while the plant steps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol
+
+import numpy as np
+import structlog
+
+from twin import _core
+from twin.clock import Clock
+from twin.commands import Command, CommandValidator, Source
+from twin.config import PlantConfig
+from twin.errors import CommandError, InvalidStateError, OutOfRangeError
+from twin.snapshot import STATE_FIELDS, Snapshot, frozen
+from twin.tags import Scope, Tag, TagTable
+
+log = structlog.get_logger(__name__)
+
+Subscriber = Callable[[Snapshot], None]
+MIN_TIME_SCALE, MAX_TIME_SCALE = 0.1, 1000.0
+MAX_STEP_SCANS = 1_000_000
+
+
+class EngineObserver(Protocol):
+    """What the engine reports (implemented by the metrics)."""
+
+    def scan_done(self, duration: float, lateness: float) -> None: ...
+    def overrun(self, missed: int) -> None: ...
+    def command(self, source: Source, result: str) -> None: ...
+
+
+class _NullObserver:
+    def scan_done(self, duration: float, lateness: float) -> None:
+        pass
+
+    def overrun(self, missed: int) -> None:
+        pass
+
+    def command(self, source: Source, result: str) -> None:
+        pass
+
+
+class Engine:
+    def __init__(
+        self,
+        plant: _core.Plant,
+        config: PlantConfig,
+        tags: TagTable,
+        clock: Clock,
+        observer: EngineObserver | None = None,
+    ) -> None:
+        self.plant = plant
+        self.config = config
+        self.tags = tags
+        self.clock = clock
+        self.validator = CommandValidator(tags, config)
+        self._observer = observer or _NullObserver()
+        self._param_names = sorted(
+            {t.source.partition(".")[2] for t in tags.tank if t.source.startswith("param.")}
+        )
+        self._queue: deque[Command] = deque()
+        self._pending: dict[tuple[str, int | None], Command] = {}
+        self._subscribers: list[Subscriber] = []
+        self._running = not config.simulation.start_paused
+        self._time_scale = config.simulation.time_scale
+        self._step_budget = 0
+        self._reanchor = True
+        self._overruns = 0
+        self._scans = 0
+        self._wake = asyncio.Event()
+        self._scanned = asyncio.Condition()
+        self._executor: ThreadPoolExecutor | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._params = self._copy_params()
+        self.snapshot = self._make_snapshot(self._copy_state())
+
+    # -- lifecycle -------------------------------------------------------------
+    async def __aenter__(self) -> Engine:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="twin-core")
+        self._task = asyncio.create_task(self._run(), name="twin-engine")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    @property
+    def alive(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    # -- what front ends call ---------------------------------------------------
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback(snapshot)`` after every scan; returns the unsubscribe function."""
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback)
+
+    def current(self, tag: Tag, tank: int | None) -> Any:
+        """The value a client should read: a queued write's value, else the snapshot's."""
+        pending = self._pending.get((tag.name, tank))
+        if pending is not None and tag.kind.value != "command":
+            return pending.value
+        if tag.scope is Scope.SIMULATION:
+            return self._simulation_value(tag)
+        return self.snapshot.value(tag, tank)
+
+    def submit(self, name: str, tank: int | None, value: Any, source: Source) -> Command:
+        """Validate a write and queue it for the next scan boundary.
+
+        Raises a CommandError (and logs and counts it) when refused; nothing changes.
+        """
+        try:
+            command = self.validator.validate(name, tank, value, source, self.current)
+        except CommandError as exc:
+            self._report(source, "rejected", target=_describe(name, tank), value=value,
+                         reason=exc.reason, error=type(exc).__name__)
+            raise
+        self._queue.append(command)
+        self._pending[(command.tag.name, command.tank)] = command
+        self._wake.set()
+        return command
+
+    def request_steps(self, scans: int, source: Source) -> None:
+        """Advance exactly ``scans`` scans while paused (single step)."""
+        if self._running:
+            error: CommandError = InvalidStateError("step", "pause the simulation first")
+        elif not 1 <= scans <= MAX_STEP_SCANS:
+            error = OutOfRangeError("step", f"must be 1..{MAX_STEP_SCANS} scans, got {scans}")
+        else:
+            self._step_budget += scans
+            self._wake.set()
+            self._report(source, "accepted", target="step", value=scans)
+            return
+        self._report(source, "rejected", target="step", value=scans, reason=error.reason)
+        raise error
+
+    async def wait_scans(self, count: int = 1) -> Snapshot:
+        """Wait until ``count`` more scans have completed; returns the latest snapshot."""
+        target = self._scans + count
+        async with self._scanned:
+            await self._scanned.wait_for(lambda: self._scans >= target)
+        return self.snapshot
+
+    # -- the loop ---------------------------------------------------------------
+    async def _run(self) -> None:
+        anchor, k = self.clock.now(), 0
+        while True:
+            if not self._running and self._step_budget == 0:
+                await self._wake.wait()
+                self._wake.clear()
+                self._apply_commands()
+                self._publish_idle()
+                continue
+            period = self.config.simulation.scan_period / self._time_scale
+            if self._running:
+                if self._reanchor:
+                    anchor, k, self._reanchor = self.clock.now(), 0, False
+                deadline = anchor + k * period
+                await self.clock.sleep_until(deadline)
+                lateness = max(0.0, self.clock.now() - deadline)
+            else:
+                self._step_budget -= 1
+                lateness = 0.0
+            await self._scan(lateness)
+            if self._running and not self._reanchor:
+                k = self._next_slot(anchor, k, period)
+
+    def _next_slot(self, anchor: float, k: int, period: float) -> int:
+        k += 1
+        late = self.clock.now() - (anchor + k * period)
+        if late > 0:
+            missed = int(late // period) + 1
+            self._overruns += 1
+            self._observer.overrun(missed)
+            log.warning("scan_overrun", late_s=round(late, 6), skipped=missed)
+            k += missed
+        return k
+
+    async def _scan(self, lateness: float) -> None:
+        started = self.clock.now()
+        params_changed = self._apply_commands()
+        loop = asyncio.get_running_loop()
+        state = await loop.run_in_executor(self._executor, self._step_and_copy)
+        if params_changed:
+            self._params = self._copy_params()
+        self._scans += 1
+        self.snapshot = self._make_snapshot(state)
+        self._fan_out()
+        async with self._scanned:
+            self._scanned.notify_all()
+        self._observer.scan_done(self.clock.now() - started, lateness)
+
+    def _step_and_copy(self) -> dict[str, np.ndarray]:
+        self.plant.step(self.config.simulation.steps_per_scan)
+        return self._copy_state()
+
+    def _copy_state(self) -> dict[str, np.ndarray]:
+        return {name: frozen(getattr(self.plant, name).copy()) for name in STATE_FIELDS}
+
+    def _copy_params(self) -> dict[str, np.ndarray]:
+        return {name: frozen(self.plant.param_array(name).copy()) for name in self._param_names}
+
+    def _make_snapshot(self, state: dict[str, np.ndarray]) -> Snapshot:
+        return Snapshot(
+            scan=self._scans,
+            steps=self.plant.steps,
+            sim_time=self.plant.time,
+            wall_time=time.time(),
+            running=self._running,
+            time_scale=self._time_scale,
+            overruns=self._overruns,
+            state=state,
+            params=self._params,
+        )
+
+    def _publish_idle(self) -> None:
+        """While paused, a command (a reset, a setpoint) still shows at once."""
+        self._params = self._copy_params()
+        self.snapshot = self._make_snapshot(self._copy_state())
+        self._fan_out()
+
+    def _fan_out(self) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback(self.snapshot)
+            except Exception:  # a faulty consumer must not stop the plant
+                log.exception("subscriber_failed", subscriber=repr(callback))
+
+    # -- commands ---------------------------------------------------------------
+    def _apply_commands(self) -> bool:
+        """Apply queued commands in order; True if any parameter may have changed."""
+        params_changed = False
+        while self._queue:
+            command = self._queue.popleft()
+            key = (command.tag.name, command.tank)
+            if self._pending.get(key) is command:
+                del self._pending[key]
+            try:
+                params_changed |= self._apply(command)
+            except (ValueError, CommandError) as exc:
+                self._report(command.source, "failed", target=command.target,
+                             value=command.value, reason=str(exc), command_id=command.id)
+                continue
+            self._report(command.source, "applied", target=command.target,
+                         value=command.value, command_id=command.id)
+        return params_changed
+
+    def _apply(self, command: Command) -> bool:
+        tag, tank, value = command.tag, command.tank, command.value
+        if tag.scope is Scope.SIMULATION:
+            self._apply_simulation(tag, value)
+            return False
+        assert tank is not None
+        kind, _, field = tag.source.partition(".")
+        setters = {
+            "setpoint": self.plant.set_setpoint,
+            "inlet_flow": self.plant.set_inlet_flow,
+            "valve_command": self.plant.set_valve_command,
+            "mode": self.plant.set_mode,
+        }
+        if kind == "state":
+            setters[field](tank, value)
+            return False
+        if kind == "param":
+            self.plant.set_param(tank, field, float(value))
+            return True
+        if kind == "command" and field == "reset":
+            if value:
+                self.plant.reset(tank)
+            return True
+        raise CommandError(command.target, f"no write path for {tag.source}")
+
+    def _apply_simulation(self, tag: Tag, value: Any) -> None:
+        if tag.name == "time_scale":
+            self._time_scale = float(value)
+            self._reanchor = True
+        elif tag.name == "running":
+            if bool(value) and not self._running:
+                self._reanchor = True
+            self._running = bool(value)
+        else:
+            raise CommandError(tag.name, "no write path")
+
+    def _simulation_value(self, tag: Tag) -> Any:
+        live = {"sim.running": self._running, "sim.time_scale": self._time_scale}
+        if tag.source in live:
+            return live[tag.source]
+        return self.snapshot.value(tag)
+
+    def _report(self, source: Source, result: str, **fields: Any) -> None:
+        self._observer.command(source, result)
+        event = "command_" + result
+        level = log.info if result in ("applied", "accepted") else log.warning
+        level(event, source=source.describe(), protocol=source.protocol, role=source.role.name,
+              **fields)
+
+
+def _describe(name: str, tank: int | None) -> str:
+    return name if tank is None else f"tank {tank}: {name}"
