@@ -45,6 +45,15 @@ class Twin:
         self.ready = False
         self._stack: contextlib.AsyncExitStack | None = None
 
+    def _front_ends(self) -> list[contextlib.AbstractAsyncContextManager[object]]:
+        """Protocol servers, entered after the engine and before the metrics server.
+
+        Each is an async context manager built from (engine, its config section,
+        metrics, error reporter) and living in its own package (twin/opcua,
+        twin/modbus).
+        """
+        return []
+
     def tank_index(self, name: str) -> int:
         return self.tank_names.index(name)
 
@@ -52,6 +61,8 @@ class Twin:
         stack = contextlib.AsyncExitStack()
         try:
             await stack.enter_async_context(self.engine)
+            for front_end in self._front_ends():
+                await stack.enter_async_context(front_end)
             await stack.enter_async_context(LoopLagMonitor(self.metrics.loop_lag))
             if self.config.metrics.enabled:
                 server = MetricsServer(
