@@ -42,6 +42,23 @@ class EngineObserver(Protocol):
     def command(self, source: Source, result: str) -> None: ...
 
 
+class EngineExtension(Protocol):
+    """Python-side state computed once per scan (alarms, faults...).
+
+    An extension owns the tags whose source starts with ``prefix + "."``: writes
+    to them are applied through ``apply`` at the scan boundary, and the arrays
+    ``evaluate`` returns (keyed by full source, e.g. "alarm.high_active") become
+    columns of every snapshot.
+    """
+
+    prefix: str
+
+    def apply(self, command: Command) -> None: ...
+    def evaluate(
+        self, state: dict[str, np.ndarray], params: dict[str, np.ndarray], sim_time: float
+    ) -> dict[str, np.ndarray]: ...
+
+
 class _NullObserver:
     def scan_done(self, duration: float, lateness: float) -> None:
         pass
@@ -61,6 +78,7 @@ class Engine:
         tags: TagTable,
         clock: Clock,
         observer: EngineObserver | None = None,
+        extensions: tuple[EngineExtension, ...] = (),
     ) -> None:
         self.plant = plant
         self.config = config
@@ -68,6 +86,7 @@ class Engine:
         self.clock = clock
         self.validator = CommandValidator(tags, config)
         self._observer = observer or _NullObserver()
+        self._extensions = {ext.prefix: ext for ext in extensions}
         self._param_names = sorted(
             {t.source.partition(".")[2] for t in tags.tank if t.source.startswith("param.")}
         )
@@ -221,6 +240,9 @@ class Engine:
         return {name: frozen(self.plant.param_array(name).copy()) for name in self._param_names}
 
     def _make_snapshot(self, state: dict[str, np.ndarray]) -> Snapshot:
+        for ext in self._extensions.values():
+            for key, column in ext.evaluate(state, self._params, self.plant.time).items():
+                state[key] = frozen(column)
         return Snapshot(
             scan=self._scans,
             steps=self.plant.steps,
@@ -288,6 +310,9 @@ class Engine:
             if value:
                 self.plant.reset(tank)
             return True
+        if kind in self._extensions:
+            self._extensions[kind].apply(command)
+            return False
         raise CommandError(command.target, f"no write path for {tag.source}")
 
     def _apply_simulation(self, tag: Tag, value: Any) -> None:

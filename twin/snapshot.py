@@ -65,7 +65,7 @@ class Snapshot:
             return (self.state["flags"] & FLAG_BITS[name]) != 0
         if kind == "command":
             return np.zeros(self.n, dtype=bool)
-        raise KeyError(tag.source)
+        return self.state[tag.source]  # a column computed by an engine extension
 
     def value(self, tag: Tag, tank: int | None = None) -> float | int | bool:
         """One value as a Python scalar of the tag's type."""
