@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 
 import twin
 from twin import _core
+from twin.alarms import LevelAlarms
 from twin.clock import Clock, MonotonicClock
 from twin.config import PlantConfig
 from twin.engine import Engine
@@ -35,7 +36,11 @@ class Twin:
         self.registry = CollectorRegistry()
         self.metrics = TwinMetrics(self.registry, twin.__version__, _core.__version__)
         self.plant = build_plant(config)
-        self.engine = Engine(self.plant, config, self.tags, clock or MonotonicClock(), self.metrics)
+        self.alarms = LevelAlarms(config)
+        self.engine = Engine(
+            self.plant, config, self.tags, clock or MonotonicClock(), self.metrics,
+            extensions=(self.alarms,),
+        )
         names = tuple(tank.name for tank in config.tanks)
         self.tank_names = names
         self.registry.register(

@@ -26,6 +26,7 @@ from twin.errors import (
     UnknownTagError,
 )
 from twin.tags import Access, DataType, Role, Scope, Tag, TagTable
+from twin.tank_config import ALARM_SETTINGS, alarm_order_problems
 
 Value = float | int | bool
 CurrentValue = Callable[[Tag, "int | None"], Value]
@@ -124,6 +125,18 @@ class CommandValidator:
             if bad:
                 sym = (">" if is_upper else "<") if strict else (">=" if is_upper else "<=")
                 raise OutOfRangeError(target, f"must be {sym} {other_name} ({other:g})")
+        if tag.name in ALARM_SETTINGS:
+            self._check_alarm_order(tag, tank, float(value), current, target)
+
+    def _check_alarm_order(
+        self, tag: Tag, tank: int, value: float, current: CurrentValue, target: str
+    ) -> None:
+        """LL < L < H < HH and deadband < H - L, against the other limits' current values."""
+        values = {n: float(current(self._tags.tank_tag(n), tank)) for n in ALARM_SETTINGS}
+        values[tag.name] = value
+        for name, reason in alarm_order_problems(values):
+            if name == tag.name:
+                raise OutOfRangeError(target, reason)
 
 
 def _required_role(access: Access) -> Role:

@@ -7,7 +7,14 @@ import dataclasses
 from twin import _core
 from twin.config import PlantConfig
 from twin.errors import ConfigError
-from twin.tank_config import DERIVATIVE_ON, DISTURBANCES, MODES, VALVE_CHARACTERISTICS, TankSettings
+from twin.tank_config import (
+    ALARM_SETTINGS,
+    DERIVATIVE_ON,
+    DISTURBANCES,
+    MODES,
+    VALVE_CHARACTERISTICS,
+    TankSettings,
+)
 
 _WORDS = {
     "mode": MODES,
@@ -15,7 +22,7 @@ _WORDS = {
     "derivative_on": DERIVATIVE_ON,
     "disturbance": DISTURBANCES,
 }
-_PYTHON_ONLY = {"flow_max"}
+_PYTHON_ONLY = {"flow_max", *ALARM_SETTINGS}  # not core parameters
 
 
 def tank_params(settings: TankSettings) -> _core.TankParams:

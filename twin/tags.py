@@ -132,6 +132,7 @@ D, B, E = DataType.DOUBLE, DataType.BOOLEAN, DataType.ENUM
 RO, OP, EN = Access.NONE, Access.OPERATOR, Access.ENGINEER
 FLOW = CUBIC_METRE_PER_SECOND
 FMAX = "flow_range_high"
+ALARM_STATES = ("NORMAL", "LL", "L", "H", "HH")  # codes of level_alarm_state
 
 
 def _t(name: str, kind: Kind, dtype: DataType, unit: Unit | None, low: Bound, high: Bound,
@@ -218,6 +219,37 @@ TANK_TAGS: tuple[Tag, ...] = (
        "Injected leak flow (a fault; 0 = none)"),
     _t("area", S, D, SQUARE_METRE, None, None, RO, "param.area", "Cross-section area A"),
     _t("height", S, D, METRE, None, None, RO, "param.height", "Height H"),
+    # Level alarms (twin/alarms.py): limits, hysteresis, states, acknowledgement.
+    _t("alarm_high_high", S, D, METRE, 0.0, "height", EN, "alarm.high_high",
+       "Level alarm limit HH: active at or above it"),
+    _t("alarm_high", S, D, METRE, 0.0, "height", EN, "alarm.high",
+       "Level alarm limit H: active at or above it"),
+    _t("alarm_low", S, D, METRE, 0.0, "height", EN, "alarm.low",
+       "Level alarm limit L: active at or below it"),
+    _t("alarm_low_low", S, D, METRE, 0.0, "height", EN, "alarm.low_low",
+       "Level alarm limit LL: active at or below it"),
+    _t("alarm_deadband", S, D, METRE, 0.0, "height", EN, "alarm.deadband",
+       "Level alarm hysteresis: an alarm clears this far back inside its limit"),
+    _t("level_alarm_hh", ST, B, None, None, None, RO, "alarm.hh_active",
+       "Level alarm HH is active", metric=True),
+    _t("level_alarm_h", ST, B, None, None, None, RO, "alarm.h_active",
+       "Level alarm H is active (also while HH is)", metric=True),
+    _t("level_alarm_l", ST, B, None, None, None, RO, "alarm.l_active",
+       "Level alarm L is active (also while LL is)", metric=True),
+    _t("level_alarm_ll", ST, B, None, None, None, RO, "alarm.ll_active",
+       "Level alarm LL is active", metric=True),
+    _t("level_alarm_state", M, E, None, 0.0, 4.0, RO, "alarm.state",
+       "Most severe active level alarm: 0 NORMAL, 1 LL, 2 L, 3 H, 4 HH",
+       states=ALARM_STATES, metric=True, history=True),
+    _t("level_alarm_acked", ST, B, None, None, None, RO, "alarm.acked",
+       "The last level alarm was acknowledged (false while one awaits acknowledgement)",
+       metric=True),
+    _t("level_alarm_confirmed", ST, B, None, None, None, RO, "alarm.confirmed",
+       "The last acknowledged level alarm was confirmed (false while one awaits it)"),
+    _t("level_alarm_acknowledge", C, B, None, None, None, OP, "alarm.acknowledge",
+       "Write true to acknowledge the tank's level alarm"),
+    _t("level_alarm_confirm", C, B, None, None, None, OP, "alarm.confirm",
+       "Write true to confirm the tank's acknowledged level alarm"),
 )
 
 SIMULATION_TAGS: tuple[Tag, ...] = tuple(

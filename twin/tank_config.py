@@ -7,6 +7,8 @@ mapped to the core's integer codes here, in one place.
 from __future__ import annotations
 
 import dataclasses
+import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from twin.config_schema import setting
@@ -17,6 +19,13 @@ MODES = ("auto", "manual", "external")
 VALVE_CHARACTERISTICS = ("linear", "equal_percentage")
 DERIVATIVE_ON = ("measurement", "error")
 DISTURBANCES = ("constant", "brownian")
+
+# Level alarm limits, lowest first, and their defaults as fractions of the height.
+ALARM_LIMITS = ("alarm_low_low", "alarm_low", "alarm_high", "alarm_high_high")
+ALARM_DEFAULT_FRACTIONS = {
+    "alarm_low_low": 0.1, "alarm_low": 0.2, "alarm_high": 0.8, "alarm_high_high": 0.9,
+}
+ALARM_SETTINGS = (*ALARM_LIMITS, "alarm_deadband")  # evaluated in Python, not in the core
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +74,21 @@ class TankSettings:
         unit="m3/s",
         doc="top of the flow ranges and inlet limit (default: 2 k_v sqrt(H))",
     )
+    alarm_high_high: float | None = setting(
+        None, ge=0, unit="m", doc="level alarm HH limit (default: 0.9 height)"
+    )
+    alarm_high: float | None = setting(
+        None, ge=0, unit="m", doc="level alarm H limit (default: 0.8 height)"
+    )
+    alarm_low: float | None = setting(
+        None, ge=0, unit="m", doc="level alarm L limit (default: 0.2 height)"
+    )
+    alarm_low_low: float | None = setting(
+        None, ge=0, unit="m", doc="level alarm LL limit (default: 0.1 height)"
+    )
+    alarm_deadband: float = setting(
+        0.05, ge=0, unit="m", doc="alarm hysteresis: an alarm clears this far back inside its limit"
+    )
 
     @property
     def flow_range_high(self) -> float:
@@ -72,6 +96,13 @@ class TankSettings:
         if self.flow_max is not None:
             return self.flow_max
         return 2.0 * self.valve_coefficient * self.height**0.5
+
+    def alarm_setting(self, name: str) -> float:
+        """One of ALARM_SETTINGS [m], a derived default resolved."""
+        value: float | None = getattr(self, name)
+        if value is None:
+            return ALARM_DEFAULT_FRACTIONS[name] * self.height
+        return value
 
     def cross_field_problems(self) -> list[tuple[str, str]]:
         """(field, reason) for every rule that involves two fields."""
@@ -88,10 +119,39 @@ class TankSettings:
             )
         if self.inlet_flow > self.flow_range_high:
             problems.append(("inlet_flow", f"must be <= flow_max ({self.flow_range_high:g})"))
+        problems.extend(self._alarm_problems())
         return problems
+
+    def _alarm_problems(self) -> list[tuple[str, str]]:
+        for name in ALARM_SETTINGS:
+            if self.alarm_setting(name) > self.height:
+                return [(name, f"must be <= height ({self.height:g} m)")]
+        found = alarm_order_problems({n: self.alarm_setting(n) for n in ALARM_SETTINGS})
+        explicit = [p for p in found if getattr(self, p[0]) is not None]
+        return (explicit or found)[:1]
 
 
 TANK_FIELDS = tuple(f.name for f in dataclasses.fields(TankSettings))
+
+
+def alarm_order_problems(values: Mapping[str, float]) -> list[tuple[str, str]]:
+    """(field, reason) for the alarm rules LL < L < H < HH and deadband < H - L.
+
+    ``values`` holds every name of ALARM_SETTINGS [m]. A broken rule is reported
+    once for each field involved, naming the other one, so a refused write can
+    say which limit is in its way.
+    """
+    problems = []
+    for lower, upper in itertools.pairwise(ALARM_LIMITS):
+        if values[lower] >= values[upper]:
+            problems.append((lower, f"must be < {upper} ({values[upper]:g} m)"))
+            problems.append((upper, f"must be > {lower} ({values[lower]:g} m)"))
+    high, low, band = values["alarm_high"], values["alarm_low"], values["alarm_deadband"]
+    if band >= high - low:
+        problems.append(("alarm_deadband", f"must be < alarm_high - alarm_low ({high - low:g} m)"))
+        problems.append(("alarm_high", f"must be > alarm_low + alarm_deadband ({low + band:g} m)"))
+        problems.append(("alarm_low", f"must be < alarm_high - alarm_deadband ({high - band:g} m)"))
+    return problems
 
 
 def mode_code(name: str) -> int:
