@@ -8,14 +8,14 @@ import threading
 
 from twin.app import Twin
 from twin.commands import Source
-from twin.config import parse_plant
+from plants import test_plant
 from twin.tags import Role
 
 ENGINEER = Source("test", "c", "erik", Role.ENGINEER)
 
 
 def make(name: str, **tank: object) -> Twin:
-    return Twin(parse_plant({"metrics": {"port": 0}, "tanks": [{"name": name, **tank}]}, "<t>"))
+    return Twin(test_plant({"tanks": [{"name": name, **tank}]}))
 
 
 async def test_two_twins_in_one_process_do_not_interfere() -> None:

@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from twin.app import Twin
 from twin.commands import Source
-from twin.config import parse_plant
+from plants import test_plant
 from twin.tags import Role, TagTable
 
 OPERATOR = Source("opcua", "s1", "olga", Role.OPERATOR)
@@ -38,11 +38,8 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 def small_plant() -> Twin:
-    data = {
-        "metrics": {"port": 0},
-        "tanks": [{"name": "T101"}, {"name": "T102", "area": 10.0, "setpoint": 1.0}],
-    }
-    return Twin(parse_plant(data, "<test>"))
+    data = {"tanks": [{"name": "T101"}, {"name": "T102", "area": 10.0, "setpoint": 1.0}]}
+    return Twin(test_plant(data))
 
 
 async def test_metrics_follow_prometheus_conventions_and_show_the_plant() -> None:
@@ -106,8 +103,8 @@ async def test_health_and_readiness_endpoints() -> None:
 
 
 async def test_per_tank_series_can_be_turned_off_for_huge_fleets() -> None:
-    data = {"metrics": {"port": 0, "per_tank": False}, "fleets": [{"count": 50}]}
-    async with Twin(parse_plant(data, "<test>")) as twin:
+    data = {"metrics": {"per_tank": False}, "fleets": [{"count": 50}]}
+    async with Twin(test_plant(data)) as twin:
         assert twin.metrics_server is not None
         _, _, body = await http_get(twin.metrics_server.port, "/metrics")
     assert "tank_level_meters" not in body and "twin_tanks 50.0" in body

@@ -1,0 +1,45 @@
+"""Plant configurations for tests: every listener on an ephemeral port of 127.0.0.1."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+from typing import Any
+
+from twin import config as config_module
+from twin.config import PlantConfig, parse_plant
+
+
+def listener_sections() -> list[str]:
+    """Plant-file sections that open a listening port."""
+    return [
+        name
+        for name, cls in config_module._SECTIONS.items()
+        if any(f.name == "port" for f in dataclasses.fields(cls))
+    ]
+
+
+def test_plant(data: dict[str, Any] | None = None, port: int = 0) -> PlantConfig:
+    """parse_plant(data) with each listener's port defaulting to ``port`` (0: any free)."""
+    data = dict(data or {})
+    for section in listener_sections():
+        table = dict(data.get(section, {}))
+        table.setdefault("port", port)
+        data[section] = table
+    return parse_plant(data, "<test>")
+
+
+test_plant.__test__ = False  # type: ignore[attr-defined]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def listeners_toml(**fixed: int) -> tuple[str, dict[str, int]]:
+    """TOML text giving every listener a free port (or ``section=port``); and the ports."""
+    ports = {section: fixed.get(section) or free_port() for section in listener_sections()}
+    text = "".join(f"[{section}]\nport = {port}\n" for section, port in ports.items())
+    return text, ports
