@@ -32,22 +32,39 @@ BROWNIAN: Final[int]  # 1
 FLAG_OVERFLOWING: Final[int]  # 1: the level is at H and inflow is spilling
 FLAG_EMPTY: Final[int]  # 2: the level is at 0
 
-class TankParams:
-    """Configured parameters of one tank; the defaults are PHYSICS.md's."""
+# Valid internal step [s] (Plant(dt=...)).
+DT_MIN: Final[float]  # 0.001
+DT_MAX: Final[float]  # 10.0
 
-    area: float  # A [m2], > 0
-    height: float  # H [m], > 0
+# Every TankParams field name, in declaration order.
+PARAM_FIELDS: Final[tuple[str, ...]]
+# The fields Plant.set_param accepts (the rest: area, height, initial_level,
+# initial_valve, seed are fixed; setpoint, inlet_flow, mode have their own commands).
+RUNTIME_FIELDS: Final[tuple[str, ...]]
+
+class TankParams:
+    """Configured parameters of one tank; the defaults are PHYSICS.md's.
+
+    Setting a field only type-checks it; ranges are checked by validate() and by Plant().
+    Besides the ranges noted below every float must be finite, and sanity caps far
+    outside any real tank keep every step finite (e.g. area <= 1e6, flows <= 1e4,
+    time constants <= 1e6); the ValueError message states the range.
+    Supports ==, repr() and pickling (so copy.copy() works).
+    """
+
+    area: float  # A [m2], > 0 (and within [1e-4, 1e6])
+    height: float  # H [m], > 0 (and within [1e-3, 1e3])
     valve_coefficient: float  # k_v [m^2.5/s], > 0
     valve_characteristic: int  # LINEAR | EQUAL_PERCENTAGE
-    rangeability: float  # R [1], > 1, default 50
+    rangeability: float  # R [1], > 1, default 50; eq% passes k_v/R at x = 0 (real eq% valves leak)
     valve_time_constant: float  # tau_v [s], >= 0, 0 = instant
     valve_rate_limit: float  # [1/s], >= 0, 0 = unlimited
     initial_level: float  # h0 [m], 0..H
     setpoint: float  # h_sp [m], 0..H
     inlet_flow: float  # q_in [m3/s], >= 0
     initial_valve: float  # x0 [1], 0..1
-    gain: float  # K_c [1/m], finite (negative = reverse acting)
-    integral_time: float  # tau_I [s], >= 0, 0 disables integral action
+    gain: float  # K_c [1/m], 0 or 1e-9 <= |K_c| <= 1e6 (negative = reverse acting)
+    integral_time: float  # tau_I [s], 0 (disables integral action) or >= 0.001
     derivative_time: float  # tau_D [s], >= 0, 0 disables derivative action
     bias: float  # u_b [1], finite
     output_min: float  # u_min [1], 0 <= u_min < u_max <= 1
@@ -58,26 +75,44 @@ class TankParams:
     noise_std: float  # measurement noise standard deviation [m], >= 0
     measurement_bias: float  # [m], finite
     disturbance: int  # CONSTANT | BROWNIAN
-    disturbance_sigma: float  # [m3/s] per step, >= 0
+    disturbance_sigma: float  # [m3/s] per step, >= 0 (BROWNIAN draws every step, even at 0)
     disturbance_min: float  # [m3/s], >= 0
     disturbance_max: float  # [m3/s], >= disturbance_min
-    seed: int  # unsigned 64-bit seed of this tank's generators
+    seed: int  # unsigned 64-bit seed of this tank's noise and disturbance generators
     leak_flow: float  # q_leak [m3/s], >= 0
 
-    def __init__(self, **kwargs: float | int) -> None: ...
+    def __init__(self, **kwargs: float | int) -> None:
+        """Defaults overridden by keyword; an unknown keyword raises TypeError."""
+
     def validate(self) -> None:
-        """Raise ValueError naming the field if any value is invalid."""
+        """Raise ValueError naming the field if any value is invalid.
+
+        E.g. "setpoint: must be within [0, 5] m (got 7.0)".
+        """
+
+    def __eq__(self, other: object) -> bool: ...
 
 class Plant:
     """N tanks kept as structure-of-arrays, advanced together.
 
     Every array property is a read-only float64 (or int32/uint32) numpy view of
     length ``n`` into the plant's own storage: it never copies and always shows
-    the current values.
+    the current values. A view keeps the plant alive; writing to it raises ValueError.
+
+    Threads: step() releases the GIL. Commands, reset, save/load and params() issued
+    from another thread while a step runs wait for it to finish; views read during a
+    step may show a mix of old and new values.
+
+    Errors are ValueError with the message "tank <i>: <field>: <what> (got <value>)",
+    e.g. "tank 2: setpoint: must be within [0, 5] m (got 7.0)" or
+    "tank 12: no such tank (plant has 3)"; a failed command changes nothing.
     """
 
     def __init__(self, tanks: list[TankParams], dt: float = 0.1) -> None:
-        """Raise ValueError("tank 3: area: must be > 0 (got -1)") on bad input."""
+        """Raise ValueError("tank 3: area: must be > 0 (got -1.0)") on bad input.
+
+        ``tanks`` must not be empty; ``dt`` within [DT_MIN, DT_MAX] s.
+        """
 
     @property
     def n(self) -> int: ...
@@ -92,35 +127,68 @@ class Plant:
         """Internal steps taken since construction."""
 
     def step(self, n: int = 1) -> None:
-        """Advance every tank by n internal steps with the GIL released. Never throws for n >= 0."""
+        """Advance every tank by n internal steps with the GIL released. Never throws for n >= 0.
+
+        n < 0 raises ValueError. After a step the flow views (outlet, overflow, leak)
+        describe the step just completed, while ``inlet_flow`` already holds the inflow
+        of the NEXT step (a Brownian disturbance moves it at the end of each step): to
+        balance volumes, read ``inlet_flow`` before calling step(1).
+        """
 
     def params(self, tank: int) -> TankParams:
-        """A copy of the tank's current parameters (including runtime changes)."""
+        """A copy of the tank's current parameters (including runtime changes).
+
+        setpoint, inlet_flow and mode are the current values; the structural fields
+        (area, height, initial_level, initial_valve, seed) are the configured ones.
+        """
 
     # Commands. Each validates, raises ValueError("tank 3: setpoint: ...") naming
     # the tank and the field, and changes nothing when it raises.
-    def set_setpoint(self, tank: int, value: float) -> None: ...
-    def set_inlet_flow(self, tank: int, value: float) -> None: ...
+    def set_setpoint(self, tank: int, value: float) -> None:
+        """Setpoint [m], within [0, H]."""
+
+    def set_inlet_flow(self, tank: int, value: float) -> None:
+        """Inlet flow [m3/s], >= 0, for the next step. A BROWNIAN tank clips it to
+        [disturbance_min, disturbance_max] at the end of that step."""
+
     def set_valve_command(self, tank: int, value: float) -> None:
-        """Operator/PLC valve command; effective in MANUAL and EXTERNAL."""
+        """Operator/PLC valve command [1], within [0, 1]; effective in MANUAL and EXTERNAL.
+
+        Accepted in AUTO too, but the PID overwrites it at the next step (no effect).
+        """
 
     def set_mode(self, tank: int, mode: int) -> None:
-        """MANUAL/EXTERNAL -> AUTO is bumpless (integrator back-calculated)."""
+        """MANUAL/EXTERNAL -> AUTO is bumpless (integrator back-calculated at the next
+        step so the valve command does not jump, unless |z| would exceed z_max or there
+        is no integral action); AUTO -> MANUAL keeps the valve command where it is."""
 
     def set_param(self, tank: int, field: str, value: float) -> None:
         """Change one TankParams field at runtime (gains, limits, noise, disturbance, leak...).
 
-        Structural fields (area, height, initial_*) are refused with ValueError.
+        ``field`` must be in RUNTIME_FIELDS; integer fields take an integral value
+        (e.g. 1.0). Structural fields (area, height, initial_level, initial_valve,
+        seed) and setpoint/inlet_flow/mode (use their commands) are refused with
+        ValueError, as is an unknown field. Changing gain or integral_time rescales the
+        integrator so that K_c z / tau_I, the integral's share of the output, is kept.
         """
 
     def reset(self, tank: int = -1) -> None:
-        """Return one tank (or all, with -1) to its configured initial state."""
+        """Return one tank (or all, with -1) to its configured initial state.
+
+        Parameters changed at runtime return to the configured ones, the generators
+        are reseeded; ``time``/``steps`` are not changed.
+        """
 
     def save_state(self) -> bytes:
-        """Every dynamic value (levels, integrators, valves, modes, generators, time)."""
+        """Every dynamic value (levels, integrators, valves, modes, generators, time)
+        and the runtime parameters, in this build's native binary format."""
 
     def load_state(self, state: bytes) -> None:
-        """Restore save_state() output of a plant built from the same parameters."""
+        """Restore save_state() output of a plant built from the same parameters.
+
+        ValueError (and nothing changed) if the format version, tank count, dt or a
+        structural parameter differs, or if any value is invalid or non-finite.
+        """
 
     # Read-only views, length n.
     @property
@@ -132,7 +200,9 @@ class Plant:
     @property
     def setpoint(self) -> npt.NDArray[np.float64]: ...
     @property
-    def inlet_flow(self) -> npt.NDArray[np.float64]: ...
+    def inlet_flow(self) -> npt.NDArray[np.float64]:
+        """Inlet flow of the next step [m3/s] (see step())."""
+
     @property
     def outlet_flow(self) -> npt.NDArray[np.float64]:
         """Mean outlet flow over the last step [m3/s]."""
@@ -140,7 +210,10 @@ class Plant:
     @property
     def overflow_flow(self) -> npt.NDArray[np.float64]: ...
     @property
-    def leak_flow(self) -> npt.NDArray[np.float64]: ...
+    def leak_flow(self) -> npt.NDArray[np.float64]:
+        """Leak that actually left over the last step [m3/s]: the configured leak_flow,
+        less what an emptying tank could not supply (0 before the first step)."""
+
     @property
     def valve_command(self) -> npt.NDArray[np.float64]: ...
     @property
@@ -156,6 +229,12 @@ class Plant:
     @property
     def mode(self) -> npt.NDArray[np.int32]: ...
     @property
-    def flags(self) -> npt.NDArray[np.uint32]: ...
+    def flags(self) -> npt.NDArray[np.uint32]:
+        """FLAG_OVERFLOWING | FLAG_EMPTY as set by the last step (EMPTY at start if h0 = 0)."""
+
     def param_array(self, field: str) -> npt.NDArray[np.float64]:
-        """Read-only view of one float TankParams field across all tanks (current values)."""
+        """Read-only float64 view of one TankParams field across all tanks (current values).
+
+        The integer fields (valve_characteristic, derivative_on, mode, disturbance)
+        come as float64 too; ``seed`` and unknown names raise ValueError.
+        """

@@ -66,9 +66,18 @@ TankParams params_from_kwargs(const py::dict& fields) {
     py::object obj = py::cast(TankParams{});
     for (auto item : fields) {
         const auto name = item.first.cast<std::string>();
-        if (!tank::find_param(name))
+        const auto info = tank::find_param(name);
+        if (!info)
             throw py::type_error("TankParams() got an unexpected keyword argument '" + name + "'");
-        obj.attr(name.c_str()) = item.second;
+        try {
+            obj.attr(name.c_str()) = item.second;
+        } catch (py::error_already_set& e) {
+            if (!e.matches(PyExc_TypeError)) throw;
+            const bool is_float = info->ref.kind == ParamKind::kFloat;
+            throw py::type_error(name + ": expected " + (is_float ? "a float" : "an int") +
+                                 " (got " + std::string(py::str(py::type::of(item.second).attr(
+                                                "__name__"))) + ")");
+        }
     }
     return obj.cast<TankParams>();
 }
@@ -151,10 +160,13 @@ py::array double_view(py::handle self, const DoubleView& v) {
 py::array param_array(py::handle self, const std::string& field) {
     const auto info = tank::find_param(field);
     if (!info) throw py::value_error(field + ": no such parameter");
-    if (info->ref.kind != ParamKind::kFloat)
-        throw py::value_error(field + ": not a float parameter (read it with params())");
+    if (info->ref.kind == ParamKind::kSeed)
+        throw py::value_error(field + ": not available as an array (read it with params())");
     const tank::Plant& p = self.cast<PyPlant&>().plant;
-    return read_only_view(p.float_param(info->ref.index), p.size(), self);
+    const double* data = info->ref.kind == ParamKind::kFloat
+                             ? p.float_param(info->ref.index)
+                             : p.int_param_as_float(info->ref.index);
+    return read_only_view(data, p.size(), self);
 }
 
 void bind_commands(py::class_<PyPlant>& cls) {
@@ -216,7 +228,7 @@ void bind_views(py::class_<PyPlant>& cls) {
             return read_only_view(p.flags(), p.size(), self);
         }, "Status bits FLAG_OVERFLOWING | FLAG_EMPTY of the last step.")
         .def("param_array", &param_array, py::arg("field"),
-             "Read-only view of one float TankParams field across all tanks.");
+             "Read-only float64 view of one TankParams field across all tanks.");
 }
 
 void bind_plant(py::module_& m) {

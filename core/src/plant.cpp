@@ -69,6 +69,8 @@ void Plant::refresh_derived(std::size_t i) {
     derived(kAreaOverDt)[i] = area / dt_;
     derived(kIntegralRate)[i] = reciprocal_or_zero(fp(kIntegralTime)[i]);
     derived(kInverseGain)[i] = reciprocal_or_zero(fp(kGain)[i]);
+    for (int f = 0; f < kIntParamCount; ++f)
+        store_.column<double>(kIntMirrorBase + f)[i] = static_cast<double>(ip(f)[i]);
 }
 
 // The configured initial state (PHYSICS.md defaults): measurement without noise, derivative

@@ -92,6 +92,10 @@ public:
     }
     const double* state(int column) const { return store_.column<double>(kStateBase + column); }
     const uint32_t* flags() const { return store_.column<uint32_t>(kFlagsColumn); }
+    // An integer parameter as float64, kept equal to int_param(index) (for param_array).
+    const double* int_param_as_float(int index) const {
+        return store_.column<double>(kIntMirrorBase + index);
+    }
 
 private:
     friend struct StepKernel;
@@ -105,7 +109,8 @@ private:
     static constexpr int kDisturbanceRngColumn = kNoiseRngColumn + 1;
     static constexpr int kSavedColumnCount = kDisturbanceRngColumn + 1;
     static constexpr int kDerivedBase = kSavedColumnCount;
-    static constexpr int kColumnCount = kDerivedBase + kDerivedColumnCount;
+    static constexpr int kIntMirrorBase = kDerivedBase + kDerivedColumnCount;
+    static constexpr int kColumnCount = kIntMirrorBase + kIntParamCount;
 
     double* fp(int index) { return store_.column<double>(index); }
     int32_t* ip(int index) { return store_.column<int32_t>(kIntParamBase + index); }
