@@ -4,7 +4,8 @@
 //     u = u_b + K_c (e + z / tau_I + tau_D d),    x_cmd = clamp(u, u_min, u_max)
 //
 // z is the integral of the error [m s]; tau_I = 0 disables it (z held at 0).
-// The step functions are inline: the plant calls them once per tank per step.
+// The step functions are inline and free of branches (bitwise &, |, selects, min, max):
+// the plant evaluates them for a block of tanks in one loop that the compiler vectorises.
 #pragma once
 
 #include <algorithm>
@@ -71,8 +72,9 @@ struct PidStep {
 // and skip the integration), then the clamped output.
 inline PidStep pid_step(const PidTuning& t, double e, double z, double d, double dt,
                         bool bumpless, double valve_command) {
-    const double next = bumpless ? pid_back_calculate(t, valve_command, e, d, z)
-                                 : pid_integrate(t, e, z, d, dt);
+    const double back = pid_back_calculate(t, valve_command, e, d, z);
+    const double integrated = pid_integrate(t, e, z, d, dt);
+    const double next = bumpless ? back : integrated;
     return {next, clamp_value(pid_output(t, e, next, d), t.output_min, t.output_max)};
 }
 

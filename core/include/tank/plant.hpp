@@ -122,6 +122,7 @@ private:
     uint64_t* noise_rng() { return store_.column<uint64_t>(kNoiseRngColumn); }
     uint64_t* disturbance_rng() { return store_.column<uint64_t>(kDisturbanceRngColumn); }
 
+    void prefetch_block(std::size_t begin, std::size_t end) const;
     Status check_tank(int64_t tank) const;
     TankParams gather(std::size_t i) const;
     void scatter(std::size_t i, const TankParams& p);
