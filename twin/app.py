@@ -20,8 +20,9 @@ from twin.config import PlantConfig
 from twin.engine import Engine
 from twin.error_report import ErrorReporter
 from twin.loop_monitor import LoopLagMonitor
-from twin.metrics import PlantCollector, TwinMetrics
+from twin.metrics import ModbusMetrics, PlantCollector, TwinMetrics
 from twin.metrics_server import MetricsServer
+from twin.modbus.server import ModbusServer
 from twin.plant_builder import build_plant
 from twin.tags import TagTable
 
@@ -46,6 +47,9 @@ class Twin:
         self.registry.register(
             PlantCollector(self.tags, names, lambda: self.engine.snapshot, config.metrics.per_tank)
         )
+        self.modbus = ModbusServer(
+            config, self.engine, ModbusMetrics(self.registry), self.errors, self.tags
+        )
         self.metrics_server: MetricsServer | None = None
         self.ready = False
         self._stack: contextlib.AsyncExitStack | None = None
@@ -57,7 +61,10 @@ class Twin:
         metrics, error reporter) and living in its own package (twin/opcua,
         twin/modbus).
         """
-        return []
+        front_ends: list[contextlib.AbstractAsyncContextManager[object]] = []
+        if self.modbus.active:
+            front_ends.append(self.modbus)
+        return front_ends
 
     def tank_index(self, name: str) -> int:
         return self.tank_names.index(name)

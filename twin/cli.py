@@ -14,6 +14,7 @@ import structlog
 from twin.config import PlantConfig, default_plant, load_plant_file
 from twin.errors import ConfigError
 from twin.logs import configure_logging
+from twin.modbus.register_export import export_registers
 from twin.tag_export import FORMATS, export_tags
 
 log = structlog.get_logger(__name__)
@@ -39,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     tags.add_argument("--config", help="plant file (TOML); default: the embedded plant")
     tags.add_argument("--format", choices=FORMATS, default="md")
     tags.add_argument("--tank", help="only this tank's tags (and the simulation's)")
+    registers = sub.add_parser("registers", help="print the Modbus register map of a plant")
+    registers.add_argument("--config", help="plant file (TOML); default: the embedded plant")
+    registers.add_argument("--format", choices=FORMATS, default="md")
+    registers.add_argument("--tank", help="only this tank's registers (and the simulation's)")
     return parser
 
 
@@ -57,6 +62,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         if args.command == "tags":
             config = load_config(args.config, env)
             sys.stdout.write(export_tags(config, args.format, args.tank))
+            return EXIT_OK
+        if args.command == "registers":
+            config = load_config(args.config, env)
+            sys.stdout.write(export_registers(config, args.format, args.tank))
             return EXIT_OK
         config = load_config(args.config, env)
     except ConfigError as exc:

@@ -15,6 +15,7 @@ from typing import Any
 
 from twin.config_schema import check_value, load_section, setting
 from twin.errors import ConfigError
+from twin.modbus.config import ModbusConfig
 from twin.tank_config import NAME_PATTERN, TankSettings
 
 EMBEDDED = "<embedded default plant>"
@@ -66,6 +67,7 @@ class PlantConfig:
     logging: LoggingConfig
     metrics: MetricsConfig
     tanks: tuple[TankEntry, ...]
+    modbus: ModbusConfig = dataclasses.field(default_factory=ModbusConfig)
 
     def tank_index(self, name: str) -> int:
         for index, tank in enumerate(self.tanks):
@@ -78,6 +80,7 @@ _SECTIONS: dict[str, type] = {
     "simulation": SimulationConfig,
     "logging": LoggingConfig,
     "metrics": MetricsConfig,
+    "modbus": ModbusConfig,
 }
 _TOP_KEYS = (*_SECTIONS, "tank_defaults", "tanks", "fleets")
 
@@ -117,7 +120,12 @@ def parse_plant(data: dict[str, Any], src: str) -> PlantConfig:
     defaults = data.get("tank_defaults", {})
     load_section(TankSettings, defaults, "tank_defaults", src)
     tanks = _tanks(data, defaults, simulation.seed, src)
-    return PlantConfig(src, simulation, sections["logging"], sections["metrics"], tanks)
+    modbus: ModbusConfig = sections["modbus"]
+    for field, reason in modbus.plant_problems(len(tanks)):
+        raise ConfigError(src, f"modbus.{field}", reason)
+    return PlantConfig(
+        src, simulation, sections["logging"], sections["metrics"], tanks, modbus=modbus
+    )
 
 
 def _check_scan(sim: SimulationConfig, src: str) -> None:

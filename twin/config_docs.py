@@ -7,6 +7,7 @@ from typing import Any
 
 from twin.config import LoggingConfig, MetricsConfig, SimulationConfig
 from twin.config_schema import describe
+from twin.modbus.config import ModbusConfig
 from twin.tank_config import TankSettings
 
 INTRO = """# Plant file reference
@@ -21,6 +22,12 @@ Tanks come from `[[tanks]]` entries (each with a `name`) and `[[fleets]]`
 starts from the defaults below, then `[tank_defaults]`, then its own keys.
 Without a plant file the twin runs one tank `T101` with these defaults.
 Tank names match `[A-Za-z][A-Za-z0-9_-]{0,63}`.
+"""
+
+
+MODBUS_NOTE = """
+The register map, unit ids, encodings and exception codes are described in
+[modbus.md](modbus.md); `tank-twin registers --config FILE` prints a plant's map.
 """
 
 
@@ -49,6 +56,8 @@ def render() -> str:
     parts += _table("[simulation]", SimulationConfig)
     parts += _table("[logging]", LoggingConfig)
     parts += _table("[metrics]", MetricsConfig)
+    parts += _table("[modbus]", ModbusConfig)
+    parts.append(MODBUS_NOTE)
     parts += _table("Tanks: [tank_defaults], [[tanks]], [[fleets]]", TankSettings)
     return "\n".join(parts) + "\n"
 

@@ -143,6 +143,12 @@ class Engine:
             return self._simulation_value(tag)
         return self.snapshot.value(tag, tank)
 
+    @property
+    def writes_pending(self) -> bool:
+        """True while accepted writes wait for the next scan; while False, ``current``
+        equals the snapshot for every tank tag (front ends then serve reads from it)."""
+        return bool(self._pending)
+
     def submit(self, name: str, tank: int | None, value: Any, source: Source) -> Command:
         """Validate a write and queue it for the next scan boundary.
 

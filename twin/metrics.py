@@ -131,3 +131,35 @@ def _help(tag: Tag) -> str:
     if tag.unit is not None and tag.unit.symbol != "1":
         return f"{text} [{tag.unit.symbol}]"
     return text
+
+class ModbusMetrics:
+    """The Modbus front end's metrics (twin/modbus); also its request observer."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "twin_modbus_requests",
+            "Modbus requests by function and result (ok, an exception name, unknown_unit)",
+            ["function", "result"],
+            registry=registry,
+        )
+        self.connections = Gauge(
+            "twin_modbus_connections", "Open Modbus TCP (and TLS) connections", registry=registry
+        )
+        self.refused = Counter(
+            "twin_modbus_connections_refused",
+            "Connections closed at once: max_connections reached, or no acceptable TLS role",
+            registry=registry,
+        )
+        self.malformed = Counter(
+            "twin_modbus_malformed_frames",
+            "Frames with an impossible header (protocol id, length); the connection is closed",
+            registry=registry,
+        )
+        self._children: dict[tuple[str, str], Counter] = {}
+
+    def request(self, function: str, result: str) -> None:
+        child = self._children.get((function, result))
+        if child is None:
+            child = self.requests.labels(function=function, result=result)
+            self._children[(function, result)] = child
+        child.inc()
