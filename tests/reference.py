@@ -132,7 +132,7 @@ class ReferencePlant:
         area, h = p["area"], self.level_true
 
         def root(level: np.ndarray) -> np.ndarray:
-            return np.sqrt(np.maximum(level, 0.0))
+            return np.asarray(np.sqrt(np.maximum(level, 0.0)))
 
         s1 = root(h)
         k1 = (q_net - c * s1) / area
