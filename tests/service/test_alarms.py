@@ -18,6 +18,7 @@ ENGINEER = Source("test", "t1", "erik", Role.ENGINEER)
 OPERATOR = Source("test", "t2", "olga", Role.OPERATOR)
 OBSERVER = Source("test", "t3", "otto", Role.OBSERVER)
 TAGS = TagTable()
+NO_FRONT_ENDS = {"opcua": {"enabled": False}, "modbus": {"enabled": False}}
 
 
 def alarms_for(*levels: float, **tank: object) -> LevelAlarms:
@@ -144,7 +145,7 @@ def test_plant_file_limits_are_checked_with_clear_errors(
 
 def twin(name: str, **tank: object) -> Twin:
     data = {"metrics": {"enabled": False}, "simulation": {"start_paused": True},
-            "tanks": [{"name": name, **tank}]}
+            **NO_FRONT_ENDS, "tanks": [{"name": name, **tank}]}
     return Twin(parse_plant(data, "<test>"), clock=FakeClock())
 
 
@@ -211,8 +212,8 @@ async def test_two_twins_keep_their_own_alarms() -> None:
 
 
 async def test_alarm_states_are_prometheus_gauges() -> None:
-    data = {"metrics": {"port": 0}, "tanks": [{"name": "A", "initial_level": 0.3,
-                                               "setpoint": 0.3}]}
+    data = {"metrics": {"port": 0}, **NO_FRONT_ENDS,
+            "tanks": [{"name": "A", "initial_level": 0.3, "setpoint": 0.3}]}
     async with Twin(parse_plant(data, "<test>"), clock=FakeClock()) as a:
         sample = a.registry.get_sample_value
         assert sample("tank_level_alarm_ll", {"tank": "A"}) == 1.0

@@ -16,12 +16,14 @@ accept.
 
 from __future__ import annotations
 
-from asyncua import Server, ua
+from asyncua import ua
 from asyncua.common.events import Event
+from asyncua.server.server import Server
 
-from twin.opcua.condition import CONDITION_NAME, LevelCondition
+from twin.opcua.condition import CONDITION_NAME, LevelCondition, field
+from twin.opcua.ua_values import AttributeIds, ObjectIds, node_id
 
-O = ua.ObjectIds  # noqa: E741
+O = ObjectIds  # noqa: E741
 # (browse path, DataType, TypeDefinition, reference from the parent)
 _PROP = (O.PropertyType, O.HasProperty)
 _TWO_STATE = (O.TwoStateVariableType, O.HasComponent)
@@ -67,12 +69,18 @@ METHODS = (O.AcknowledgeableConditionType_Acknowledge, O.AcknowledgeableConditio
 
 def child_id(condition: ua.NodeId, path: str) -> ua.NodeId:
     """NodeId of a condition's child: ``T101.LevelAlarm.ActiveState.Id``."""
-    return ua.NodeId(f"{condition.Identifier}.{path.replace('/', '.')}",
+    return node_id(f"{_text(condition)}.{path.replace('/', '.')}",
                      condition.NamespaceIndex)
 
 
 def condition_id(tank: ua.NodeId) -> ua.NodeId:
-    return ua.NodeId(f"{tank.Identifier}.{CONDITION_NAME}", tank.NamespaceIndex)
+    return node_id(f"{_text(tank)}.{CONDITION_NAME}", tank.NamespaceIndex)
+
+
+def _text(node: ua.NodeId) -> str:
+    """A node's identifier as text (ours are strings: ``T101``)."""
+    ident = node.Identifier
+    return ident.decode() if isinstance(ident, bytes) else str(ident)
 
 
 async def add_condition_nodes(server: Server, conditions: list[LevelCondition]) -> None:
@@ -91,7 +99,7 @@ async def add_condition_nodes(server: Server, conditions: list[LevelCondition]) 
                                    typedef, reference, _field(cond.event, path)))
     for result in await server.iserver.isession.add_nodes(items):
         result.StatusCode.check()
-    refs = [(cond.node, O.HasComponent, ua.NodeId(method), ua.NodeClass.Method)
+    refs = [(cond.node, O.HasComponent, node_id(method), ua.NodeClass.Method)
             for cond in conditions for method in METHODS]
     refs += [(cond.source, O.HasCondition, cond.node, ua.NodeClass.Object) for cond in conditions]
     await _add_references(server, refs)
@@ -99,12 +107,12 @@ async def add_condition_nodes(server: Server, conditions: list[LevelCondition]) 
 
 async def link_notifiers(server: Server, plant: ua.NodeId, tanks: list[ua.NodeId]) -> None:
     """Server -> Plant -> tanks as notifiers, so clients may subscribe at any level."""
-    links = [(ua.NodeId(O.Server), plant)] + [(plant, tank) for tank in tanks]
+    links = [(node_id(O.Server), plant)] + [(plant, tank) for tank in tanks]
     await _add_references(server, [(a, O.HasNotifier, b, ua.NodeClass.Object) for a, b in links])
     notifier = ua.DataValue(ua.Variant(ua.EventNotifier.SubscribeToEvents.mask,
                                        ua.VariantType.Byte))
     for node in (plant, *tanks):
-        await server.write_attribute_value(node, notifier, ua.AttributeIds.EventNotifier)
+        await server.write_attribute_value(node, notifier, AttributeIds.EventNotifier)
 
 
 async def show_event(server: Server, cond: LevelCondition, event: Event) -> None:
@@ -112,7 +120,7 @@ async def show_event(server: Server, cond: LevelCondition, event: Event) -> None
     for path, _, _ in _FIELDS:
         await server.write_attribute_value(
             child_id(cond.node, path), ua.DataValue(_field(event, path),
-                                                    SourceTimestamp=event.Time))
+                                                    SourceTimestamp=field(event, "Time")))
 
 
 def _field(event: Event, path: str) -> ua.Variant:
@@ -128,7 +136,7 @@ async def _add_references(server: Server, refs: list[Reference]) -> None:
     for source, reference, target, target_class in refs:
         item = ua.AddReferencesItem()
         item.SourceNodeId, item.TargetNodeId = source, target
-        item.ReferenceTypeId = ua.NodeId(reference)
+        item.ReferenceTypeId = node_id(reference)
         item.IsForward, item.TargetNodeClass = True, target_class
         items.append(item)
     for status in await server.iserver.isession.add_references(items):
@@ -149,7 +157,7 @@ def _variable(node: ua.NodeId, parent: ua.NodeId, name: str, datatype: int, type
     item = _item(node, parent, name, ua.NodeClass.Variable, typedef, reference)
     attrs = ua.VariableAttributes()
     attrs.DisplayName = ua.LocalizedText(name)
-    attrs.DataType = ua.NodeId(datatype)
+    attrs.DataType = node_id(datatype)
     attrs.ValueRank = ua.ValueRank.Scalar
     attrs.AccessLevel = attrs.UserAccessLevel = ua.AccessLevel.CurrentRead.mask
     attrs.Value = value
@@ -164,8 +172,8 @@ def _item(node: ua.NodeId, parent: ua.NodeId, name: str, node_class: ua.NodeClas
     item.ParentNodeId = parent
     item.BrowseName = ua.QualifiedName(name, 0 if name in _STANDARD else node.NamespaceIndex)
     item.NodeClass = node_class
-    item.TypeDefinition = ua.NodeId(typedef)
-    item.ReferenceTypeId = ua.NodeId(reference)
+    item.TypeDefinition = node_id(typedef)
+    item.ReferenceTypeId = node_id(reference)
     return item
 
 

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import structlog
-from asyncua import Server, ua
+from asyncua import ua
+from asyncua.server.server import Server
 
 from twin.alarms import AlarmColumns
 from twin.commands import Source
@@ -40,6 +41,7 @@ from twin.errors import (
 )
 from twin.opcua import alarm_nodes, event_routing
 from twin.opcua.condition import AlarmState, Annotation, LevelCondition
+from twin.opcua.ua_values import ObjectIds, StatusCodes, node_id, status
 
 if TYPE_CHECKING:
     from twin.engine import Engine, EngineObserver
@@ -50,13 +52,13 @@ log = structlog.get_logger(__name__)
 Caller = Callable[[], Source]  # the Source (protocol, session, user, role) of the current call
 _LIMIT_KEYS = ("alarm.low_low", "alarm.low", "alarm.high", "alarm.high_high")
 _STATUS = {  # the service's refusals as OPC UA status codes
-    AccessDeniedError: ua.StatusCodes.BadUserAccessDenied,
-    NotWritableError: ua.StatusCodes.BadNotWritable,
-    OutOfRangeError: ua.StatusCodes.BadOutOfRange,
-    TypeMismatchError: ua.StatusCodes.BadTypeMismatch,
-    InvalidStateError: ua.StatusCodes.BadInvalidState,
+    AccessDeniedError: StatusCodes.BadUserAccessDenied,
+    NotWritableError: StatusCodes.BadNotWritable,
+    OutOfRangeError: StatusCodes.BadOutOfRange,
+    TypeMismatchError: StatusCodes.BadTypeMismatch,
+    InvalidStateError: StatusCodes.BadInvalidState,
 }
-O = ua.ObjectIds  # noqa: E741
+O = ObjectIds  # noqa: E741
 
 
 class OpcUaAlarms:
@@ -162,7 +164,7 @@ class OpcUaAlarms:
             self._retained.pop(index, None)
 
     def _notifiers(self, cond: LevelCondition) -> tuple[ua.NodeId, ...]:
-        return cond.source, self._plant, ua.NodeId(O.Server)
+        return cond.source, self._plant, node_id(O.Server)
 
     # -- methods ---------------------------------------------------------------------------
     def _bind_methods(self, *, bind: bool) -> None:
@@ -174,7 +176,8 @@ class OpcUaAlarms:
             O.ConditionType_ConditionRefresh2: self._condition_refresh2,
         }
         for method, handler in handlers.items():
-            session.add_method_callback(ua.NodeId(method), handler if bind else None)
+            callback: Any = handler if bind else None  # None: BadNothingToDo again
+            session.add_method_callback(node_id(method), callback)
 
     async def _acknowledge(self, parent: ua.NodeId, *args: ua.Variant) -> Any:
         """AcknowledgeableConditionType.Acknowledge(EventId, Comment), Part 9, 5.7.3."""
@@ -188,10 +191,10 @@ class OpcUaAlarms:
                               tag: str) -> Any:
         found = self._by_node.get(parent)
         if found is None:  # e.g. called on the type's node instead of a condition
-            return ua.StatusCode(ua.StatusCodes.BadNodeIdInvalid)
+            return status(StatusCodes.BadNodeIdInvalid)
         if len(args) != 2:
-            return ua.StatusCode(ua.StatusCodes.BadArgumentsMissing if len(args) < 2
-                                 else ua.StatusCodes.BadTooManyArguments)
+            return status(StatusCodes.BadArgumentsMissing if len(args) < 2
+                                 else StatusCodes.BadTooManyArguments)
         index, cond = found
         source = self._caller()
         target = f"tank {index}: {tag}"
@@ -199,7 +202,7 @@ class OpcUaAlarms:
             self._engine.validator.validate(tag, index, True, source, self._engine.current)
         except CommandError as exc:
             return self._refuse(source, target, _STATUS.get(type(exc),
-                                                            ua.StatusCodes.BadInternalError),
+                                                            StatusCodes.BadInternalError),
                                 exc.reason)
         refusal = self._check_event(cond, args, acknowledge=tag.endswith("acknowledge"))
         if refusal is not None:
@@ -210,14 +213,14 @@ class OpcUaAlarms:
                      *, acknowledge: bool) -> tuple[int, str] | None:
         event_id, comment = args[0].Value, args[1].Value
         if not isinstance(event_id, bytes) or not cond.knows(event_id):
-            return ua.StatusCodes.BadEventIdUnknown, "EventId unknown"
+            return StatusCodes.BadEventIdUnknown, "EventId unknown"
         if comment is not None and not isinstance(comment, ua.LocalizedText):
-            return ua.StatusCodes.BadInvalidArgument, "Comment must be a LocalizedText"
+            return StatusCodes.BadInvalidArgument, "Comment must be a LocalizedText"
         assert cond.state is not None
         if acknowledge and cond.state.acked:
-            return ua.StatusCodes.BadConditionBranchAlreadyAcked, "already acknowledged"
+            return StatusCodes.BadConditionBranchAlreadyAcked, "already acknowledged"
         if not acknowledge and cond.state.confirmed:
-            return ua.StatusCodes.BadConditionBranchAlreadyConfirmed, "already confirmed"
+            return StatusCodes.BadConditionBranchAlreadyConfirmed, "already confirmed"
         return None
 
     def _submit(self, index: int, cond: LevelCondition, tag: str, source: Source,
@@ -225,7 +228,7 @@ class OpcUaAlarms:
         try:  # logged and counted by the engine when refused here or applied later
             self._engine.submit(tag, index, True, source)
         except CommandError as exc:
-            return ua.StatusCode(_STATUS.get(type(exc), ua.StatusCodes.BadInternalError))
+            return status(_STATUS.get(type(exc), StatusCodes.BadInternalError))
         cond.annotation = Annotation(comment or ua.LocalizedText(), source.user)
         return []
 
@@ -235,30 +238,31 @@ class OpcUaAlarms:
             self._observer.command(source, "rejected")
         log.warning("command_rejected", source=source.describe(), protocol=source.protocol,
                     role=source.role.name, target=target, reason=reason,
-                    status=ua.StatusCode(code).name)
-        return ua.StatusCode(code)
+                    status=status(code).name)
+        return status(code)
 
     async def _condition_refresh(self, parent: ua.NodeId, *args: ua.Variant) -> Any:
         """ConditionType.ConditionRefresh(SubscriptionId), Part 9, 5.5.7."""
         if len(args) != 1:
-            return ua.StatusCode(ua.StatusCodes.BadArgumentsMissing)
+            return status(StatusCodes.BadArgumentsMissing)
         return await self._refresh(args[0].Value, None)
 
     async def _condition_refresh2(self, parent: ua.NodeId, *args: ua.Variant) -> Any:
         """ConditionType.ConditionRefresh2(SubscriptionId, MonitoredItemId), Part 9, 5.5.8."""
         if len(args) != 2:
-            return ua.StatusCode(ua.StatusCodes.BadArgumentsMissing)
+            return status(StatusCodes.BadArgumentsMissing)
         return await self._refresh(args[0].Value, int(args[1].Value))
 
     async def _refresh(self, subscription_id: Any, item: int | None) -> Any:
         subscription = event_routing.find_subscription(self._server, subscription_id)
         if subscription is None:
-            return ua.StatusCode(ua.StatusCodes.BadSubscriptionIdInvalid)
+            return status(StatusCodes.BadSubscriptionIdInvalid)
         items = event_routing.event_items(subscription, item)
         if not items:
-            return ua.StatusCode(ua.StatusCodes.BadMonitoredItemIdInvalid if item is not None
-                                 else ua.StatusCodes.BadNothingToDo)
-        retained = [(cond.event, self._notifiers(cond)) for cond in self._retained.values()]
+            return status(StatusCodes.BadMonitoredItemIdInvalid if item is not None
+                                 else StatusCodes.BadNothingToDo)
+        retained = [(cond.event, self._notifiers(cond)) for cond in self._retained.values()
+                    if cond.event is not None]
         await event_routing.refresh(subscription, items, retained)
         log.info("condition_refresh", subscription=subscription_id, items=len(items),
                  retained=len(retained))

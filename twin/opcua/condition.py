@@ -20,21 +20,23 @@ import uuid
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from asyncua import ua
 from asyncua.common.events import Event
 
 from twin.alarms import HH, LL, NORMAL, H, L
+from twin.opcua.ua_values import ObjectIds, StatusCodes, node_id, status
 
 CONDITION_NAME = "LevelAlarm"
 RECENT_EVENT_IDS = 32  # EventIds of one condition accepted by Acknowledge/Confirm
 
 # Per state: (LimitState name, its state NodeId, Severity 1..1000, words in the Message).
 _LIMITS = {
-    HH: ("HighHigh", ua.ObjectIds.ExclusiveLimitStateMachineType_HighHigh, 800, "high high"),
-    H: ("High", ua.ObjectIds.ExclusiveLimitStateMachineType_High, 500, "high"),
-    L: ("Low", ua.ObjectIds.ExclusiveLimitStateMachineType_Low, 500, "low"),
-    LL: ("LowLow", ua.ObjectIds.ExclusiveLimitStateMachineType_LowLow, 800, "low low"),
+    HH: ("HighHigh", ObjectIds.ExclusiveLimitStateMachineType_HighHigh, 800, "high high"),
+    H: ("High", ObjectIds.ExclusiveLimitStateMachineType_High, 500, "high"),
+    L: ("Low", ObjectIds.ExclusiveLimitStateMachineType_Low, 500, "low"),
+    LL: ("LowLow", ObjectIds.ExclusiveLimitStateMachineType_LowLow, 800, "low low"),
 }
 NORMAL_SEVERITY = 100
 
@@ -93,13 +95,13 @@ class LevelCondition:
             self._active_since = state.time
         self.state = state
         self.event = self._build(state)
-        self._event_ids.append(self.event.EventId)
+        self._event_ids.append(field(self.event, "EventId"))
         return self.event
 
     def _build(self, s: AlarmState) -> Event:
         ev = Event(self.source)
         ev.add_property("EventId", uuid.uuid4().bytes, V.ByteString)
-        ev.add_property("EventType", ua.NodeId(ua.ObjectIds.ExclusiveLevelAlarmType), V.NodeId)
+        ev.add_property("EventType", node_id(ObjectIds.ExclusiveLevelAlarmType), V.NodeId)
         ev.add_property("SourceNode", self.source, V.NodeId)
         ev.add_property("SourceName", self.tank, V.String)
         ev.add_property("Time", s.time, V.DateTime)
@@ -107,7 +109,7 @@ class LevelCondition:
         ev.add_property("Message", ua.LocalizedText(self._message(s)), V.LocalizedText)
         severity = _LIMITS[s.state][2] if s.active else NORMAL_SEVERITY
         ev.add_property("Severity", severity, V.UInt16)
-        last = self.event.Severity if self.event is not None else severity
+        last = field(self.event, "Severity") if self.event is not None else severity
         ev.add_property("LastSeverity", last, V.UInt16)
         ev.add_property("NodeId", self.node, V.NodeId)  # ConditionId
         _condition_fields(ev, s, self.input_node)
@@ -126,7 +128,7 @@ class LevelCondition:
 
 
 def _condition_fields(ev: Event, s: AlarmState, input_node: ua.NodeId | None) -> None:
-    ev.add_property("ConditionClassId", ua.NodeId(ua.ObjectIds.ProcessConditionClassType),
+    ev.add_property("ConditionClassId", node_id(ObjectIds.ProcessConditionClassType),
                     V.NodeId)
     ev.add_property("ConditionClassName", ua.LocalizedText("Process"), V.LocalizedText)
     ev.add_property("ConditionName", CONDITION_NAME, V.String)
@@ -134,7 +136,7 @@ def _condition_fields(ev: Event, s: AlarmState, input_node: ua.NodeId | None) ->
     ev.add_property("Retain", s.retain, V.Boolean)
     ev.add_property("EnabledState", ua.LocalizedText("Enabled"), V.LocalizedText)
     ev.add_property("EnabledState/Id", True, V.Boolean)
-    ev.add_property("Quality", ua.StatusCode(ua.StatusCodes.Good), V.StatusCode)
+    ev.add_property("Quality", status(StatusCodes.Good), V.StatusCode)
     ev.add_property("InputNode", input_node or ua.NodeId(), V.NodeId)
     ev.add_property("SuppressedOrShelved", False, V.Boolean)
     for name, value in zip(("LowLowLimit", "LowLimit", "HighLimit", "HighHighLimit"),
@@ -157,15 +159,15 @@ def _state_fields(ev: Event, s: AlarmState, since: datetime | None) -> None:
     ev.add_property("LimitState/CurrentState",
                     ua.LocalizedText(limit[0]) if limit else None, V.LocalizedText)
     ev.add_property("LimitState/CurrentState/Id",
-                    ua.NodeId(limit[1]) if limit else None, V.NodeId)
+                    node_id(limit[1]) if limit else None, V.NodeId)
 
 
 def refresh_event(kind: int, tank_or_server: ua.NodeId) -> Event:
     """A RefreshStartEvent or RefreshEndEvent (Part 9, 5.11) with a fresh EventId."""
     ev = Event(tank_or_server)
     ev.add_property("EventId", uuid.uuid4().bytes, V.ByteString)
-    ev.add_property("EventType", ua.NodeId(kind), V.NodeId)
-    ev.add_property("SourceNode", ua.NodeId(ua.ObjectIds.Server), V.NodeId)
+    ev.add_property("EventType", node_id(kind), V.NodeId)
+    ev.add_property("SourceNode", node_id(ObjectIds.Server), V.NodeId)
     ev.add_property("SourceName", "Server", V.String)
     now = datetime.now(UTC)
     ev.add_property("Time", now, V.DateTime)
@@ -173,6 +175,11 @@ def refresh_event(kind: int, tank_or_server: ua.NodeId) -> Event:
     ev.add_property("Message", ua.LocalizedText(""), V.LocalizedText)
     ev.add_property("Severity", 1, V.UInt16)
     return ev
+
+
+def field(event: Event, name: str) -> Any:
+    """An event field by its browse path (``"ActiveState/Id"``); fields are dynamic."""
+    return getattr(event, name)
 
 
 def emitted_by(event: Event, notifier: ua.NodeId) -> Event:

@@ -18,10 +18,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from asyncua import Server, ua
+from asyncua import ua
 from asyncua.common.events import Event
+from asyncua.server.server import Server
 
 from twin.opcua.condition import emitted_by, refresh_event
+from twin.opcua.ua_values import ObjectIds, node_id
 
 
 async def deliver(server: Server, event: Event, notifiers: Iterable[ua.NodeId]) -> None:
@@ -59,8 +61,8 @@ async def refresh(
     it is raised at; the event is resent as it was (same EventId).
     """
     conditions = list(retained)
-    start = refresh_event(ua.ObjectIds.RefreshStartEventType, ua.NodeId(ua.ObjectIds.Server))
-    end = refresh_event(ua.ObjectIds.RefreshEndEventType, ua.NodeId(ua.ObjectIds.Server))
+    start = refresh_event(ObjectIds.RefreshStartEventType, node_id(ObjectIds.Server))
+    end = refresh_event(ObjectIds.RefreshEndEventType, node_id(ObjectIds.Server))
     service = subscription.monitored_item_srv
     for node, mid in items:
         await _enqueue_unfiltered(subscription, mid, start)
