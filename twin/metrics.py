@@ -81,6 +81,43 @@ class TwinMetrics:
         self.commands.labels(source=source.protocol, result=result).inc()
 
 
+class HistoryMetrics:
+    """The OPC UA history store's metrics (twin/opcua/history_store.py); its observer.
+
+    Updated from the store's writer thread (prometheus_client is thread-safe).
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.rows = Counter(
+            "twin_history_rows_written", "History rows committed to SQLite", registry=registry
+        )
+        self.dropped_rows = Counter(
+            "twin_history_rows_dropped",
+            "History rows not stored: writer queue full or a failed write",
+            registry=registry,
+        )
+        self.expired_rows = Counter(
+            "twin_history_rows_expired", "History rows deleted past retention", registry=registry
+        )
+        self.transaction = Histogram(
+            "twin_history_transaction_duration_seconds",
+            "Wall time of one history write transaction",
+            buckets=SCAN_BUCKETS,
+            registry=registry,
+        )
+
+    # StoreObserver
+    def written(self, rows: int, seconds: float) -> None:
+        self.rows.inc(rows)
+        self.transaction.observe(seconds)
+
+    def dropped(self, rows: int) -> None:
+        self.dropped_rows.inc(rows)
+
+    def expired(self, rows: int) -> None:
+        self.expired_rows.inc(rows)
+
+
 class PlantCollector(Collector):
     """Process values and simulation state, read from the latest snapshot at scrape time."""
 
