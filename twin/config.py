@@ -16,6 +16,7 @@ from typing import Any
 from twin.config_schema import check_value, load_section, setting
 from twin.errors import ConfigError
 from twin.modbus.config import ModbusConfig
+from twin.opcua.config import EMBEDDED_DEMO, OpcUaConfig, finish_opcua
 from twin.tank_config import NAME_PATTERN, TankSettings
 
 EMBEDDED = "<embedded default plant>"
@@ -67,6 +68,7 @@ class PlantConfig:
     logging: LoggingConfig
     metrics: MetricsConfig
     tanks: tuple[TankEntry, ...]
+    opcua: OpcUaConfig = dataclasses.field(default_factory=OpcUaConfig)
     modbus: ModbusConfig = dataclasses.field(default_factory=ModbusConfig)
 
     def tank_index(self, name: str) -> int:
@@ -80,6 +82,7 @@ _SECTIONS: dict[str, type] = {
     "simulation": SimulationConfig,
     "logging": LoggingConfig,
     "metrics": MetricsConfig,
+    "opcua": OpcUaConfig,
     "modbus": ModbusConfig,
 }
 _TOP_KEYS = (*_SECTIONS, "tank_defaults", "tanks", "fleets")
@@ -87,7 +90,7 @@ _TOP_KEYS = (*_SECTIONS, "tank_defaults", "tanks", "fleets")
 
 def default_plant() -> PlantConfig:
     """The embedded default: one tank with PHYSICS.md's defaults, everything on loopback."""
-    return parse_plant({}, EMBEDDED)
+    return parse_plant({"opcua": dict(EMBEDDED_DEMO)}, EMBEDDED)
 
 
 def load_plant_file(path: str | Path) -> PlantConfig:
@@ -120,11 +123,12 @@ def parse_plant(data: dict[str, Any], src: str) -> PlantConfig:
     defaults = data.get("tank_defaults", {})
     load_section(TankSettings, defaults, "tank_defaults", src)
     tanks = _tanks(data, defaults, simulation.seed, src)
+    opcua = finish_opcua(sections["opcua"], tanks, src)
     modbus: ModbusConfig = sections["modbus"]
     for field, reason in modbus.plant_problems(len(tanks)):
         raise ConfigError(src, f"modbus.{field}", reason)
     return PlantConfig(
-        src, simulation, sections["logging"], sections["metrics"], tanks, modbus=modbus
+        src, simulation, sections["logging"], sections["metrics"], tanks, opcua, modbus=modbus
     )
 
 

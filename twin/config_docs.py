@@ -8,6 +8,7 @@ from typing import Any
 from twin.config import LoggingConfig, MetricsConfig, SimulationConfig
 from twin.config_schema import describe
 from twin.modbus.config import ModbusConfig
+from twin.opcua.config import OpcUaConfig
 from twin.tank_config import TankSettings
 
 INTRO = """# Plant file reference
@@ -24,6 +25,13 @@ Without a plant file the twin runs one tank `T101` with these defaults.
 Tank names match `[A-Za-z][A-Za-z0-9_-]{0,63}`.
 """
 
+OPCUA_NOTE = """
+Without a plant file the embedded demo also sets `allow_none = true` and
+`anonymous = "operator"` (on 127.0.0.1 only). A plant file whose `host` is not
+loopback must set `allow_none = false` and `anonymous` to `"off"` or
+`"observer"`, or say `allow_insecure = true`; `check` and `run` refuse it
+otherwise. See [opcua.md](opcua.md).
+"""
 
 MODBUS_NOTE = """
 The register map, unit ids, encodings and exception codes are described in
@@ -36,6 +44,8 @@ def _default(field: dataclasses.Field[Any]) -> str:
         return "(required)"
     if field.default is None:
         return "(derived)"
+    if isinstance(field.default, tuple):  # a TOML array of strings
+        return "`[" + ", ".join(f'"{item}"' for item in field.default) + "]`"
     return f"`{field.default!r}`".replace("'", '"').replace("True", "true").replace(
         "False", "false")
 
@@ -56,6 +66,8 @@ def render() -> str:
     parts += _table("[simulation]", SimulationConfig)
     parts += _table("[logging]", LoggingConfig)
     parts += _table("[metrics]", MetricsConfig)
+    parts += _table("[opcua]", OpcUaConfig)
+    parts.append(OPCUA_NOTE)
     parts += _table("[modbus]", ModbusConfig)
     parts.append(MODBUS_NOTE)
     parts += _table("Tanks: [tank_defaults], [[tanks]], [[fleets]]", TankSettings)
