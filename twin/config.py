@@ -17,6 +17,7 @@ from twin.config_schema import check_value, load_section, setting
 from twin.errors import ConfigError
 from twin.modbus.config import ModbusConfig
 from twin.opcua.config import EMBEDDED_DEMO, OpcUaConfig, finish_opcua
+from twin.opcua.history_config import HistoryConfig
 from twin.tank_config import NAME_PATTERN, TankSettings
 
 EMBEDDED = "<embedded default plant>"
@@ -70,6 +71,7 @@ class PlantConfig:
     tanks: tuple[TankEntry, ...]
     opcua: OpcUaConfig = dataclasses.field(default_factory=OpcUaConfig)
     modbus: ModbusConfig = dataclasses.field(default_factory=ModbusConfig)
+    history: HistoryConfig = dataclasses.field(default_factory=HistoryConfig)
 
     def tank_index(self, name: str) -> int:
         for index, tank in enumerate(self.tanks):
@@ -84,6 +86,7 @@ _SECTIONS: dict[str, type] = {
     "metrics": MetricsConfig,
     "opcua": OpcUaConfig,
     "modbus": ModbusConfig,
+    "history": HistoryConfig,
 }
 _TOP_KEYS = (*_SECTIONS, "tank_defaults", "tanks", "fleets")
 
@@ -128,7 +131,8 @@ def parse_plant(data: dict[str, Any], src: str) -> PlantConfig:
     for field, reason in modbus.plant_problems(len(tanks)):
         raise ConfigError(src, f"modbus.{field}", reason)
     return PlantConfig(
-        src, simulation, sections["logging"], sections["metrics"], tanks, opcua, modbus=modbus
+        src, simulation, sections["logging"], sections["metrics"], tanks, opcua, modbus=modbus,
+        history=sections["history"],
     )
 
 

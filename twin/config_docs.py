@@ -9,6 +9,7 @@ from twin.config import LoggingConfig, MetricsConfig, SimulationConfig
 from twin.config_schema import describe
 from twin.modbus.config import ModbusConfig
 from twin.opcua.config import OpcUaConfig
+from twin.opcua.history_config import HistoryConfig
 from twin.tank_config import TankSettings
 
 INTRO = """# Plant file reference
@@ -36,6 +37,11 @@ otherwise. See [opcua.md](opcua.md).
 MODBUS_NOTE = """
 The register map, unit ids, encodings and exception codes are described in
 [modbus.md](modbus.md); `tank-twin registers --config FILE` prints a plant's map.
+"""
+
+HISTORY_NOTE = """
+Samples are taken on simulation time and stored with their wall-clock source
+timestamps; see [history.md](history.md).
 """
 
 
@@ -70,6 +76,8 @@ def render() -> str:
     parts.append(OPCUA_NOTE)
     parts += _table("[modbus]", ModbusConfig)
     parts.append(MODBUS_NOTE)
+    parts += _table("[history]", HistoryConfig)
+    parts.append(HISTORY_NOTE)
     parts += _table("Tanks: [tank_defaults], [[tanks]], [[fleets]]", TankSettings)
     return "\n".join(parts) + "\n"
 
