@@ -169,6 +169,7 @@ def _help(tag: Tag) -> str:
         return f"{text} [{tag.unit.symbol}]"
     return text
 
+
 class ModbusMetrics:
     """The Modbus front end's metrics (twin/modbus); also its request observer."""
 
@@ -200,3 +201,50 @@ class ModbusMetrics:
             child = self.requests.labels(function=function, result=result)
             self._children[(function, result)] = child
         child.inc()
+
+
+class OpcUaMetrics:
+    """The OPC UA front end's metrics (twin/opcua). Gauges are read at scrape time."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.sessions = Gauge("twin_opcua_sessions", "Open OPC UA sessions", registry=registry)
+        self.subscriptions = Gauge(
+            "twin_opcua_subscriptions", "OPC UA subscriptions", registry=registry
+        )
+        self.monitored_items = Gauge(
+            "twin_opcua_monitored_items", "Monitored items in all subscriptions", registry=registry
+        )
+        self.notifications = Counter(
+            "twin_opcua_notifications",
+            "Data change notifications handed to subscriptions' publish responses",
+            registry=registry,
+        )
+        self.writes = Counter(
+            "twin_opcua_writes",
+            "Writes to tag variables by result (the OPC UA status code name)",
+            ["result"],
+            registry=registry,
+        )
+        self.calls = Counter(
+            "twin_opcua_calls",
+            "Calls of tank-twin methods by result (the OPC UA status code name)",
+            ["result"],
+            registry=registry,
+        )
+
+    def watch(
+        self,
+        sessions: Callable[[], float],
+        subscriptions: Callable[[], float],
+        monitored_items: Callable[[], float],
+    ) -> None:
+        """Read the gauges from the server when scraped (no bookkeeping on any hot path)."""
+        self.sessions.set_function(sessions)
+        self.subscriptions.set_function(subscriptions)
+        self.monitored_items.set_function(monitored_items)
+
+    def wrote(self, result: str) -> None:
+        self.writes.labels(result=result).inc()
+
+    def called(self, result: str) -> None:
+        self.calls.labels(result=result).inc()
