@@ -233,3 +233,30 @@ async def test_escalation_to_high_high_needs_a_new_acknowledgement(rig: Rig) -> 
     assert field(escalated, "LimitState/CurrentState").Text == "HighHigh"
     assert escalated.Severity == 800 and escalated.LastSeverity == 500
     assert field(escalated, "AckedState/Id") is False
+
+
+async def test_the_twins_own_server_raises_and_acknowledges(tmp_path: Any) -> None:
+    """The same, end to end, through the twin's OPC UA server and its roles."""
+    pytest.importorskip("twin.opcua.server")
+    from twin.app import Twin
+
+    data = {"metrics": {"enabled": False}, "modbus": {"enabled": False},
+            "history": {"enabled": False}, "simulation": {"start_paused": True},
+            "opcua": {"port": 0, "allow_none": True, "anonymous": "operator",
+                      "pki_dir": str(tmp_path / "pki"), "users_file": str(tmp_path / "users")},
+            "tanks": [{"name": "T101"}]}
+    async with Twin(parse_plant(data, "<test>")) as twin:
+        assert twin.opcua is not None
+        async with Client(twin.opcua.endpoint) as client:
+            events = Events()
+            sub = await client.create_subscription(20, events)
+            await sub.subscribe_events(client.get_node(ua.NodeId(ua.ObjectIds.Server)),
+                                       ALARM_TYPE)
+            twin.engine.submit("alarm_high", 0, 2.0, ENGINEER)
+            twin.engine.request_steps(1, ENGINEER)
+            raised = await events.next()
+            assert raised.SourceName == "T101" and field(raised, "ActiveState/Id") is True
+            condition = client.get_node(raised.NodeId)
+            await condition.call_method(ua.NodeId(ACK), raised.EventId, ua.LocalizedText("ok"))
+            acked = await events.next()
+            assert field(acked, "AckedState/Id") is True and acked.ClientUserId == "anonymous"
