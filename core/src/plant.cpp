@@ -15,9 +15,9 @@ namespace {
 std::string tank_prefix(int64_t tank) { return "tank " + std::to_string(tank) + ": "; }
 
 PidTuning tuning_of(const TankParams& p) {
-    return {p.gain,     reciprocal_or_zero(p.gain), p.integral_time,
-            reciprocal_or_zero(p.integral_time), p.derivative_time, p.bias,
-            p.output_min, p.output_max, p.integral_limit};
+    return {p.gain,           p.integral_time,  reciprocal_or_zero(p.integral_time),
+            p.derivative_time, p.bias,          p.output_min,
+            p.output_max,      p.integral_limit};
 }
 
 }  // namespace
@@ -68,7 +68,6 @@ void Plant::refresh_derived(std::size_t i) {
     derived(kDtOverArea)[i] = dt_ / area;
     derived(kAreaOverDt)[i] = area / dt_;
     derived(kIntegralRate)[i] = reciprocal_or_zero(fp(kIntegralTime)[i]);
-    derived(kInverseGain)[i] = reciprocal_or_zero(fp(kGain)[i]);
     for (int f = 0; f < kIntParamCount; ++f)
         store_.column<double>(kIntMirrorBase + f)[i] = static_cast<double>(ip(f)[i]);
 }

@@ -51,6 +51,8 @@ private:
     void advance_levels(std::size_t begin, std::size_t end) const;
     void measure_levels(std::size_t begin, std::size_t end) const;
     void control(std::size_t begin, std::size_t end) const;
+    void transfer_bumplessly(std::size_t begin, std::size_t end, const double* d_of,
+                             const double* z_before, const double* command_before) const;
     void actuate_valves(std::size_t begin, std::size_t end) const;
     void disturb_inlets(std::size_t begin, std::size_t end) const;
     PidTuning tuning(std::size_t i) const;
@@ -69,7 +71,7 @@ private:
     uint32_t* ctl;
     uint64_t *noise_rng, *disturbance_rng;
     // Derived.
-    double *c, *alpha, *max_step, *dt_over_area, *area_over_dt, *integral_rate, *inverse_gain;
+    double *c, *alpha, *max_step, *dt_over_area, *area_over_dt, *integral_rate;
 };
 
 StepKernel::StepKernel(Plant& p) : dt(p.dt_) {
@@ -118,7 +120,6 @@ StepKernel::StepKernel(Plant& p) : dt(p.dt_) {
     dt_over_area = p.derived(kDtOverArea);
     area_over_dt = p.derived(kAreaOverDt);
     integral_rate = p.derived(kIntegralRate);
-    inverse_gain = p.derived(kInverseGain);
 }
 
 // 1-2: RK4 over the step with valve opening, inflow and leak held, then the limits.
@@ -145,18 +146,22 @@ TANK_STAGE void StepKernel::measure_levels(std::size_t begin, std::size_t end) c
 }
 
 inline PidTuning StepKernel::tuning(std::size_t i) const {
-    return {gain[i],  inverse_gain[i], integral_time[i], integral_rate[i], derivative_time[i],
-            bias[i],  u_min[i],        u_max[i],         z_max[i]};
+    return {gain[i], integral_time[i], integral_rate[i], derivative_time[i],
+            bias[i], u_min[i],         u_max[i],         z_max[i]};
 }
 
 // 5: the PID. Computed for every tank and kept only in AUTO; outside AUTO the output
 // tracks the valve command. The derivative memory is updated in every mode, so a switch
-// to AUTO sees a valid derivative.
+// to AUTO sees a valid derivative. The loop has no branches and vectorises; the rare
+// first step after a switch to AUTO is redone by transfer_bumplessly().
 TANK_STAGE void StepKernel::control(std::size_t begin, std::size_t end) const {
     const double step = dt;  // a local: stores into the double columns cannot alias it
     const double inv_dt = 1.0 / step;
+    double d_of[kBlock], z_before[kBlock], command_before[kBlock];
+    uint32_t any_bits = 0;
     TANK_INDEPENDENT_ITERATIONS
     for (std::size_t i = begin; i < end; ++i) {
+        const std::size_t k = i - begin;
         const double measured = meas[i];
         const double e = setpoint[i] - measured;
         const uint32_t bits = ctl[i];
@@ -164,17 +169,42 @@ TANK_STAGE void StepKernel::control(std::size_t begin, std::size_t end) const {
                                         measured, prev_meas[i], e, prev_err[i], inv_dt);
         const double z_now = z[i];
         const double command_now = x_cmd[i];
-        const PidStep pid = pid_step(tuning(i), e, z_now, d, step, bits & kCtlBumplessPending,
-                                     command_now);
+        const PidTuning t = tuning(i);
+        const double z_next = pid_integrate(t, e, z_now, d, step);
+        const double command = pid_clamp_output(t, pid_output(t, e, z_next, d));
         const bool automatic = mode[i] == kAuto;
-        const double command = automatic ? pid.command : command_now;
-        z[i] = automatic ? pid.integral : z_now;
-        x_cmd[i] = command;
-        u_out[i] = command;
+        z[i] = automatic ? z_next : z_now;
+        x_cmd[i] = automatic ? command : command_now;
+        u_out[i] = automatic ? command : command_now;
         err[i] = e;
         prev_meas[i] = measured;
         prev_err[i] = e;
-        ctl[i] = automatic ? kCtlPrimed : bits | kCtlPrimed;
+        ctl[i] = bits | kCtlPrimed;
+        d_of[k] = d;
+        z_before[k] = z_now;
+        command_before[k] = command_now;
+        any_bits |= bits;
+    }
+    if (any_bits & kCtlBumplessPending)
+        transfer_bumplessly(begin, end, d_of, z_before, command_before);
+}
+
+// Bumpless transfer: on its first AUTO step a tank back-calculates z from the valve
+// command in force instead of integrating.
+void StepKernel::transfer_bumplessly(std::size_t begin, std::size_t end, const double* d_of,
+                                     const double* z_before,
+                                     const double* command_before) const {
+    for (std::size_t i = begin; i < end; ++i) {
+        if (!(ctl[i] & kCtlBumplessPending) || mode[i] != kAuto) continue;
+        const std::size_t k = i - begin;
+        const PidTuning t = tuning(i);
+        const double z_next = pid_back_calculate(t, command_before[k], err[i], d_of[k],
+                                                 z_before[k]);
+        const double command = pid_clamp_output(t, pid_output(t, err[i], z_next, d_of[k]));
+        z[i] = z_next;
+        x_cmd[i] = command;
+        u_out[i] = command;
+        ctl[i] = kCtlPrimed;
     }
 }
 

@@ -4,8 +4,8 @@
 //     u = u_b + K_c (e + z / tau_I + tau_D d),    x_cmd = clamp(u, u_min, u_max)
 //
 // z is the integral of the error [m s]; tau_I = 0 disables it (z held at 0).
-// The step functions are inline and free of branches (bitwise &, |, selects, min, max):
-// the plant evaluates them for a block of tanks in one loop that the compiler vectorises.
+// The per-step functions are inline and free of branches (bitwise &, |, selects, min,
+// max): the plant evaluates them for a block of tanks in one loop that vectorises.
 #pragma once
 
 #include <algorithm>
@@ -14,7 +14,6 @@ namespace tank {
 
 struct PidTuning {
     double gain;            // K_c [1/m]
-    double inverse_gain;    // 1 / K_c [m], 0 when K_c = 0
     double integral_time;   // tau_I [s], 0 = off
     double integral_rate;   // 1 / tau_I [1/s], 0 when off
     double derivative_time; // tau_D [s]
@@ -52,31 +51,15 @@ inline double pid_integrate(const PidTuning& t, double e, double z, double d, do
     return t.integral_time > 0.0 ? next : 0.0;
 }
 
+inline double pid_clamp_output(const PidTuning& t, double u) {
+    return clamp_value(u, t.output_min, t.output_max);
+}
+
 // Bumpless transfer: the integral for which pid_output(e, z, d) equals the valve command
 // already in force, clamped to +-z_max. Without integral action or with K_c = 0 there is
 // nothing to adjust and z is returned unchanged.
-inline double pid_back_calculate(const PidTuning& t, double valve_command, double e, double d,
-                                 double z) {
-    const double wanted = t.integral_time * ((valve_command - t.bias) * t.inverse_gain - e -
-                                             t.derivative_time * d);
-    const bool adjustable = (t.integral_time > 0.0) & (t.gain != 0.0);
-    return adjustable ? clamp_value(wanted, -t.integral_limit, t.integral_limit) : z;
-}
-
-struct PidStep {
-    double integral;  // z after the step [m s]
-    double command;   // x_cmd [1]
-};
-
-// One AUTO step: integrate (or, on the first step after a switch to AUTO, back-calculate
-// and skip the integration), then the clamped output.
-inline PidStep pid_step(const PidTuning& t, double e, double z, double d, double dt,
-                        bool bumpless, double valve_command) {
-    const double back = pid_back_calculate(t, valve_command, e, d, z);
-    const double integrated = pid_integrate(t, e, z, d, dt);
-    const double next = bumpless ? back : integrated;
-    return {next, clamp_value(pid_output(t, e, next, d), t.output_min, t.output_max)};
-}
+double pid_back_calculate(const PidTuning& t, double valve_command, double e, double d,
+                          double z);
 
 // Integral after a tuning change, keeping the integral's share of the output,
 // K_c z / tau_I, unchanged (bumpless retuning). Integral action switched off -> 0.

@@ -43,7 +43,6 @@ enum DerivedColumn : int {
     kDtOverArea,       // dt / A [s/m2]
     kAreaOverDt,       // A / dt [m2/s]
     kIntegralRate,     // 1 / tau_I [1/s], 0 without integral action
-    kInverseGain,      // 1 / K_c [m], 0 when K_c = 0
     kDerivedColumnCount
 };
 
