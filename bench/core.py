@@ -61,7 +61,7 @@ def main() -> None:
     for tanks, steps in CASES:
         core_rate, ref_rate = bench_case(tanks, steps, budget, repeats)
         print(f"| {tanks:,} | {steps} | {core_rate:,.0f} | {ref_rate:,.0f} "
-              f"| {core_rate / ref_rate:,.0f}x |", flush=True)
+              f"| {core_rate / ref_rate:,.1f}x |", flush=True)
 
 
 if __name__ == "__main__":

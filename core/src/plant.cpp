@@ -53,8 +53,18 @@ TankParams Plant::gather(std::size_t i) const {
 }
 
 void Plant::scatter(std::size_t i, const TankParams& p) {
+    count_features(i, -1);
     for (int f = 0; f < kFloatParamCount; ++f) fp(f)[i] = get_float(p, f);
     for (int f = 0; f < kIntParamCount; ++f) ip(f)[i] = get_int(p, f);
+    count_features(i, +1);
+}
+
+// Add (sign +1) or remove (-1) tank i's share of the feature counts.
+void Plant::count_features(std::size_t i, int sign) {
+    const auto share = [sign](bool has) { return has ? static_cast<std::size_t>(sign) : 0; };
+    noisy_tanks_ += share(fp(kNoiseStd)[i] > 0.0);
+    brownian_tanks_ += share(ip(kDisturbanceParam)[i] == kBrownian);
+    equal_percentage_tanks_ += share(ip(kValveCharacteristicParam)[i] == kEqualPercentage);
 }
 
 void Plant::refresh_derived(std::size_t i) {

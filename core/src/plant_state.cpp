@@ -119,10 +119,14 @@ Status Plant::load_state(const uint8_t* data, std::size_t size_bytes) {
         if (!s) return s.prefixed("tank " + std::to_string(i) + ": ");
     }
     // Copy into the existing columns: views into them must stay valid.
+    for (std::size_t i = 0; i < size(); ++i) count_features(i, -1);
     for (int j = 0; j < kSavedColumnCount; ++j)
         std::memcpy(store_.column<uint8_t>(j), loaded.store_.column<uint8_t>(j),
                     size() * element_size(j));
-    for (std::size_t i = 0; i < size(); ++i) refresh_derived(i);
+    for (std::size_t i = 0; i < size(); ++i) {
+        count_features(i, +1);
+        refresh_derived(i);
+    }
     steps_ = h.steps;
     return {};
 }

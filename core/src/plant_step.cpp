@@ -58,6 +58,7 @@ private:
     PidTuning tuning(std::size_t i) const;
 
     double dt;
+    bool any_noise, any_brownian, any_equal_percentage;  // else those loops are skipped
     // Parameters.
     const double *height, *kv, *rangeability, *tau_v, *setpoint, *gain,
         *integral_time, *derivative_time, *bias, *u_min, *u_max, *z_max, *noise_std,
@@ -74,7 +75,9 @@ private:
     double *c, *alpha, *max_step, *dt_over_area, *area_over_dt, *integral_rate;
 };
 
-StepKernel::StepKernel(Plant& p) : dt(p.dt_) {
+StepKernel::StepKernel(Plant& p)
+    : dt(p.dt_), any_noise(p.noisy_tanks_ > 0), any_brownian(p.brownian_tanks_ > 0),
+      any_equal_percentage(p.equal_percentage_tanks_ > 0) {
     height = p.fp(kHeight);
     kv = p.fp(kValveCoefficient);
     rangeability = p.fp(kRangeability);
@@ -141,6 +144,7 @@ TANK_STAGE void StepKernel::advance_levels(std::size_t begin, std::size_t end) c
 TANK_STAGE void StepKernel::measure_levels(std::size_t begin, std::size_t end) const {
     TANK_INDEPENDENT_ITERATIONS
     for (std::size_t i = begin; i < end; ++i) meas[i] = h[i] + meas_bias[i];
+    if (!any_noise) return;
     for (std::size_t i = begin; i < end; ++i)
         if (noise_std[i] > 0.0) meas[i] += noise_std[i] * standard_normal(noise_rng[i]);
 }
@@ -216,6 +220,7 @@ TANK_STAGE void StepKernel::actuate_valves(std::size_t begin, std::size_t end) c
         x[i] = move_valve(x[i], x_cmd[i], alpha[i], tau_v[i] > 0.0, max_step[i]);
     TANK_INDEPENDENT_ITERATIONS
     for (std::size_t i = begin; i < end; ++i) c[i] = kv[i] * x[i];
+    if (!any_equal_percentage) return;
     for (std::size_t i = begin; i < end; ++i)
         if (characteristic[i] == kEqualPercentage)
             c[i] = valve_flow_coefficient(kv[i], x[i], kEqualPercentage, rangeability[i]);
@@ -223,6 +228,7 @@ TANK_STAGE void StepKernel::actuate_valves(std::size_t begin, std::size_t end) c
 
 // 7: Brownian inflow for the next step, clipped to [q_min, q_max].
 TANK_STAGE void StepKernel::disturb_inlets(std::size_t begin, std::size_t end) const {
+    if (!any_brownian) return;
     for (std::size_t i = begin; i < end; ++i) {
         if (disturbance[i] != kBrownian) continue;
         const double next = inlet[i] + sigma[i] * standard_normal(disturbance_rng[i]);

@@ -30,6 +30,19 @@ def test_round_trip_continues_identically() -> None:
     assert np.array_equal(other.inlet_flow, expected[1]) and other.steps == expected[2]
 
 
+def test_loaded_runtime_features_are_stepped() -> None:
+    source = _core.Plant([_core.TankParams() for _ in range(3)])
+    source.set_param(1, "disturbance", _core.BROWNIAN)
+    source.set_param(2, "noise_std", 0.01)
+    state = source.save_state()
+    target = _core.Plant([_core.TankParams() for _ in range(3)])
+    target.load_state(state)
+    source.step(50)
+    target.step(50)
+    assert source.save_state() == target.save_state()
+    assert target.inlet_flow[1] != 1.0 and target.level[2] != target.level_true[2]
+
+
 @pytest.mark.parametrize("mangle, message", [
     (lambda s: b"", "too short"),
     (lambda s: b"x" * len(s), "not a tank plant state"),

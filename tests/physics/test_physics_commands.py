@@ -178,3 +178,21 @@ def test_equal_percentage_valve_leaks_when_closed() -> None:
                                           valve_characteristic=_core.EQUAL_PERCENTAGE)])
     plant.step(1)
     assert plant.outlet_flow[0] == pytest.approx(1.2649 / 50 * np.sqrt(2.5), rel=1e-3)
+
+
+def test_features_switched_on_at_runtime_take_effect() -> None:
+    # The step skips the noise, disturbance and equal-percentage stages while no tank
+    # needs them: switching one on must bring its stage back.
+    plant = _core.Plant([_core.TankParams() for _ in range(300)])
+    plant.step(10)
+    plant.set_param(299, "disturbance", _core.BROWNIAN)
+    plant.set_param(150, "noise_std", 0.01)
+    plant.set_param(7, "valve_characteristic", _core.EQUAL_PERCENTAGE)
+    plant.step(10)
+    assert plant.inlet_flow[299] != 1.0 and plant.inlet_flow[298] == 1.0
+    assert plant.level[150] != plant.level_true[150]
+    assert plant.level[149] == plant.level_true[149]
+    plant.set_param(299, "disturbance", _core.CONSTANT)
+    inlet = plant.inlet_flow[299]
+    plant.step(10)
+    assert plant.inlet_flow[299] == inlet

@@ -122,6 +122,7 @@ private:
     uint64_t* disturbance_rng() { return store_.column<uint64_t>(kDisturbanceRngColumn); }
 
     void prefetch_block(std::size_t begin, std::size_t end) const;
+    void count_features(std::size_t i, int sign);
     Status check_tank(int64_t tank) const;
     TankParams gather(std::size_t i) const;
     void scatter(std::size_t i, const TankParams& p);
@@ -138,6 +139,11 @@ private:
     double dt_;
     uint64_t steps_ = 0;
     ColumnStore store_;
+    // How many tanks draw measurement noise, have a Brownian inlet, an equal-percentage
+    // valve: the step skips those stages' loops when none does.
+    std::size_t noisy_tanks_ = 0;
+    std::size_t brownian_tanks_ = 0;
+    std::size_t equal_percentage_tanks_ = 0;
 };
 
 }  // namespace tank
