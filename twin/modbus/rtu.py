@@ -106,18 +106,28 @@ class RtuLink:
     def _cut_frames(self) -> None:
         buffer = self._buffer
         while (length := frame_length(buffer)) is not None and len(buffer) >= length:
-            if length <= MAX_FRAME and crc(bytes(buffer[:length - 2])) == buffer[length - 2:length]:
+            if length <= MAX_FRAME and _valid(bytes(buffer[:length])):
                 self._serve(bytes(buffer[:length]))
                 del buffer[:length]
             else:
                 del buffer[:1]  # not a frame here: hunt for the next one
 
     def _silence(self) -> None:
-        """t3.5 without a character: whatever is buffered is one frame (or noise)."""
+        """t3.5 without a character: what is buffered holds frames (or only noise)."""
         self._timer = None
-        frame, self._buffer = bytes(self._buffer), bytearray()
-        if len(frame) >= 4 and crc(frame[:-2]) == frame[-2:]:
-            self._serve(frame)
+        data, self._buffer = bytes(self._buffer), bytearray()
+        start = 0
+        while start <= len(data) - 4:
+            rest = data[start:]
+            length = frame_length(rest)
+            if length is not None and length <= len(rest) and _valid(rest[:length]):
+                self._serve(rest[:length])
+                start += length
+            elif length is None and _valid(rest):  # a function the twin does not serve
+                self._serve(rest)
+                return
+            else:
+                start += 1  # noise before a frame: hunt
 
     def _serve(self, frame: bytes) -> None:
         unit_id, pdu = frame[0], frame[1:-2]
@@ -131,6 +141,10 @@ class RtuLink:
             os.write(self._fd, message + crc(message))
         except OSError as exc:
             log.warning("modbus_rtu_write_failed", reason=str(exc))
+
+
+def _valid(frame: bytes) -> bool:
+    return len(frame) >= 4 and crc(frame[:-2]) == frame[-2:]
 
 
 def _configure(fd: int, config: ModbusConfig) -> None:

@@ -153,3 +153,18 @@ async def test_stopping_the_twin_closes_its_clients(make_twin) -> None:
     else:
         raise AssertionError("the listener is still open")
     assert float_words(1.0)
+
+
+async def test_listening_beyond_loopback_logs_a_warning(make_twin) -> None:
+    from structlog.testing import capture_logs
+
+    with capture_logs() as logs:
+        async with make_twin():
+            pass
+    assert not [e for e in logs if e["event"] == "modbus_exposed"]
+    with capture_logs() as logs:
+        async with make_twin(modbus={"host": "0.0.0.0"}) as twin:
+            assert twin.modbus.port
+    exposed = [e for e in logs if e["event"] == "modbus_exposed"]
+    assert len(exposed) == 1 and exposed[0]["log_level"] == "warning"
+    assert exposed[0]["host"] == "0.0.0.0"
