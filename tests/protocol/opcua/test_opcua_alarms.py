@@ -97,6 +97,7 @@ async def rig() -> AsyncIterator[Rig]:
                     extensions=(LevelAlarms(config),))
     server = Server()
     await server.init()
+    server.iserver.disabled_clock = True  # no CurrentTime task: stops at once
     url = f"opc.tcp://127.0.0.1:{free_port()}/test"
     server.set_endpoint(url)
     ns = await server.register_namespace("urn:test:alarms")

@@ -133,18 +133,14 @@ class Rig:
         await self.history.store.flush()
 
 
-@pytest.fixture
-async def shelf(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.getbasetemp() / "aspace-shelf"
-
-
-async def make_rig(path: str, shelf: Path, **history: Any) -> AsyncIterator[Rig]:
+async def make_rig(path: str, **history: Any) -> AsyncIterator[Rig]:
     config = parse_plant({"simulation": {"start_paused": True},
                           "tanks": [{"name": "T101"}, {"name": "T102", "setpoint": 3.0}]}, "<t>")
     engine = Engine(build_plant(config), config, TagTable(), FakeClock(), None,
                     extensions=(LevelAlarms(config),))
     server = Server()
-    await server.init(shelf)
+    await server.init()
+    server.iserver.disabled_clock = True  # no CurrentTime task: stops at once
     url = f"opc.tcp://127.0.0.1:{free_port()}/history"
     server.set_endpoint(url)
     ns = await server.register_namespace("urn:test:history")
@@ -166,8 +162,8 @@ async def make_rig(path: str, shelf: Path, **history: Any) -> AsyncIterator[Rig]
 
 
 @pytest.fixture
-async def rig(tmp_path: Path, shelf: Path) -> AsyncIterator[Rig]:
-    async for r in make_rig(str(tmp_path / "history.sqlite"), shelf):
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    async for r in make_rig(str(tmp_path / "history.sqlite")):
         yield r
 
 
@@ -267,11 +263,11 @@ async def test_unsupported_aggregates_and_nodes_without_history_are_refused(rig:
         await rig.node("gain", 0).read_raw_history(now - timedelta(hours=1), now)
 
 
-async def test_history_continues_after_a_restart(tmp_path: Path, shelf: Path) -> None:
+async def test_history_continues_after_a_restart(tmp_path: Path) -> None:
     path = str(tmp_path / "history.sqlite")
-    async for first in make_rig(path, shelf):
+    async for first in make_rig(path):
         await first.scans(25)  # samples at 0, 1, 2 s
-    async for second in make_rig(path, shelf):
+    async for second in make_rig(path):
         await second.scans(5)  # one more sample at start
         values = await second.node("level", 0).read_raw_history(
             datetime(2000, 1, 1, tzinfo=UTC), datetime.now(UTC) + timedelta(hours=1))
