@@ -23,6 +23,7 @@ from twin.loop_monitor import LoopLagMonitor
 from twin.metrics import ModbusMetrics, PlantCollector, TwinMetrics
 from twin.metrics_server import MetricsServer
 from twin.modbus.server import ModbusServer
+from twin.opcua.server import OpcUaServer
 from twin.plant_builder import build_plant
 from twin.tags import TagTable
 
@@ -50,6 +51,10 @@ class Twin:
         self.modbus = ModbusServer(
             config, self.engine, ModbusMetrics(self.registry), self.errors, self.tags
         )
+        self.opcua = (
+            OpcUaServer(config, self.engine, self.tags, self.registry, self.errors, self.metrics)
+            if config.opcua.enabled else None
+        )
         self.metrics_server: MetricsServer | None = None
         self.ready = False
         self._stack: contextlib.AsyncExitStack | None = None
@@ -62,6 +67,8 @@ class Twin:
         twin/modbus).
         """
         front_ends: list[contextlib.AbstractAsyncContextManager[object]] = []
+        if self.opcua is not None:
+            front_ends.append(self.opcua)
         if self.modbus.active:
             front_ends.append(self.modbus)
         return front_ends

@@ -1,0 +1,260 @@
+"""Builds the address space: our NodeSet's types, then one instance per tank under
+Objects/Plant and the Simulation object, all from :mod:`twin.opcua.model`.
+
+Nodes are added in one batch through the node-management service (no
+client-style round trips). Every tag variable reads through one value callback,
+so a Read always returns the engine's current value; nothing is copied into the
+address space on the scan path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+from asyncua import ua
+from asyncua.server.server import Server
+
+from twin.config import PlantConfig
+from twin.opcua.model import (
+    NAMESPACE_URI,
+    PLANT_FOLDER,
+    SIMULATION,
+    Component,
+    Method,
+    VariableKind,
+    simulation_model,
+    tank_model,
+    variable_kind,
+)
+from twin.opcua.nodeset import UNITS_NAMESPACE, access_level
+from twin.opcua.ua_values import AttributeIds, ObjectIds, node_id
+from twin.opcua.values import variant_type
+from twin.tags import Tag, TagTable
+from twin.tank_config import TankSettings
+
+NODESET = Path(__file__).resolve().parents[2] / "nodesets" / "tank-twin.NodeSet2.xml"
+ReadCallback = Callable[[ua.NodeId, AttributeIds], ua.DataValue]
+
+_TYPE_IDS = {
+    VariableKind.ANALOG_RANGE: ObjectIds.AnalogUnitRangeType,
+    VariableKind.ANALOG: ObjectIds.AnalogUnitType,
+    VariableKind.MULTISTATE: ObjectIds.MultiStateDiscreteType,
+    VariableKind.PLAIN: ObjectIds.BaseDataVariableType,
+}
+_DATA_TYPES = {
+    ua.VariantType.Double: ObjectIds.Double,
+    ua.VariantType.Boolean: ObjectIds.Boolean,
+    ua.VariantType.UInt32: ObjectIds.UInt32,
+    ua.VariantType.UInt64: ObjectIds.UInt64,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """A tag variable: which value it shows."""
+
+    tag: Tag
+    tank: int | None  # None for a simulation tag
+    vtype: ua.VariantType
+    eu_range: tuple[float, float] | None  # (low, high) where the variable has an EURange
+
+
+@dataclass(frozen=True, slots=True)
+class MethodTarget:
+    method: Method
+    tank: int | None
+    owner: ua.NodeId  # the object it is a component of: the ObjectId a Call must name
+
+
+@dataclass(slots=True)
+class ObjectNodes:
+    """One tank (or the Simulation object): its node and those of its members."""
+
+    name: str
+    index: int | None
+    node: ua.NodeId
+    groups: dict[str, ua.NodeId] = field(default_factory=dict)
+    variables: dict[str, ua.NodeId] = field(default_factory=dict)  # tag name -> node
+    methods: dict[str, ua.NodeId] = field(default_factory=dict)  # method name -> node
+
+
+@dataclass(slots=True)
+class NodeMap:
+    """What the rest of the server (and alarms, history) looks nodes up in."""
+
+    namespace: int
+    plant: ua.NodeId
+    simulation: ObjectNodes
+    tanks: list[ObjectNodes] = field(default_factory=list)
+    points: dict[ua.NodeId, Point] = field(default_factory=dict)
+    methods: dict[ua.NodeId, MethodTarget] = field(default_factory=dict)
+
+    def node_id(self, tag: str, tank: int | None) -> ua.NodeId:
+        owner = self.simulation if tank is None else self.tanks[tank]
+        return owner.variables[tag]
+
+
+def tag_node_id(tank: str | None, tag: str) -> str:
+    """The string identifier of a tag's variable: ``T101.level``, ``Simulation.sim_time``."""
+    return f"{tank or SIMULATION}.{tag}"
+
+
+async def load_nodeset(server: Server, path: Path = NODESET) -> int:
+    """Import our NodeSet (the types); returns our namespace index."""
+    await server.import_xml(str(path))
+    return int(await server.get_namespace_index(NAMESPACE_URI))
+
+
+class _Batch:
+    """AddNodesItems for one batch, and the map they describe."""
+
+    def __init__(self, ns: int, nodes: NodeMap) -> None:
+        self.ns = ns
+        self.map = nodes
+        self.items: list[ua.AddNodesItem] = []
+
+    def nid(self, ident: str) -> ua.NodeId:
+        return node_id(ident, self.ns)
+
+    def add(self, cls: ua.NodeClass, node: ua.NodeId, name: str, parent: ua.NodeId,
+            ref: int, type_def: ua.NodeId | None, attrs: Any, ns: int | None = None) -> None:
+        item = ua.AddNodesItem()
+        item.RequestedNewNodeId = node
+        item.BrowseName = ua.QualifiedName(name, self.ns if ns is None else ns)
+        item.NodeClass = cls
+        item.ParentNodeId = parent
+        item.ReferenceTypeId = node_id(ref)
+        if type_def is not None:
+            item.TypeDefinition = type_def
+        attrs.DisplayName = ua.LocalizedText(name)
+        item.NodeAttributes = attrs
+        self.items.append(item)
+
+    def obj(self, node: ua.NodeId, name: str, parent: ua.NodeId, ref: int,
+            type_def: ua.NodeId, description: str) -> None:
+        attrs = ua.ObjectAttributes()
+        attrs.Description = ua.LocalizedText(description)
+        attrs.EventNotifier = 0
+        self.add(ua.NodeClass.Object, node, name, parent, ref, type_def, attrs)
+
+    def prop(self, owner: ua.NodeId, name: str, value: Any, vtype: ua.VariantType,
+             dtype: int, array: bool = False) -> None:
+        attrs = ua.VariableAttributes()
+        attrs.Value = ua.Variant(value, vtype, is_array=array)
+        attrs.DataType = node_id(dtype)
+        attrs.ValueRank = ua.ValueRank.OneDimension if array else ua.ValueRank.Scalar
+        if array:
+            attrs.ArrayDimensions = [len(value)]
+        attrs.AccessLevel = attrs.UserAccessLevel = ua.AccessLevel.CurrentRead.mask
+        ident = f"{cast(str, owner.Identifier)}.{name}"
+        self.add(ua.NodeClass.Variable, node_id(ident, self.ns), name,
+                 owner, ObjectIds.HasProperty, node_id(ObjectIds.PropertyType), attrs,
+                 ns=0)
+
+    def variable(self, owner: ObjectNodes, parent: ua.NodeId, tag: Tag,
+                 settings: TankSettings | None, sampling_ms: float) -> None:
+        node = self.nid(tag_node_id(owner.name if owner.index is not None else None, tag.name))
+        vtype = variant_type(tag)
+        attrs = ua.VariableAttributes()
+        attrs.Description = ua.LocalizedText(tag.description)
+        attrs.DataType = node_id(_DATA_TYPES[vtype])
+        attrs.ValueRank = ua.ValueRank.Scalar
+        attrs.AccessLevel = attrs.UserAccessLevel = access_level(tag)
+        attrs.MinimumSamplingInterval = sampling_ms
+        attrs.Historizing = False  # set by the server when a history store is attached
+        kind = variable_kind(tag)
+        self.add(ua.NodeClass.Variable, node, tag.name, parent, ObjectIds.HasComponent,
+                 node_id(_TYPE_IDS[kind]), attrs)
+        eu_range = self._properties(node, tag, kind, settings)
+        owner.variables[tag.name] = node
+        self.map.points[node] = Point(tag, owner.index, vtype, eu_range)
+
+    def _properties(self, node: ua.NodeId, tag: Tag, kind: VariableKind,
+                    settings: TankSettings | None) -> tuple[float, float] | None:
+        if tag.unit is not None and kind in (VariableKind.ANALOG_RANGE, VariableKind.ANALOG):
+            units = ua.EUInformation(NamespaceUri=UNITS_NAMESPACE, UnitId=tag.unit.unit_id,
+                                     DisplayName=ua.LocalizedText(tag.unit.symbol, "en"),
+                                     Description=ua.LocalizedText(tag.unit.code or tag.unit.symbol,
+                                                                  "en"))
+            self.prop(node, "EngineeringUnits", units, ua.VariantType.ExtensionObject,
+                      ObjectIds.EUInformation)
+        if kind is VariableKind.MULTISTATE:
+            texts = [ua.LocalizedText(state, "en") for state in tag.states]
+            self.prop(node, "EnumStrings", texts, ua.VariantType.LocalizedText,
+                      ObjectIds.LocalizedText, array=True)
+        if kind is not VariableKind.ANALOG_RANGE:
+            return None
+        low, high = tag.bounds(settings)
+        assert low is not None and high is not None
+        self.prop(node, "EURange", ua.Range(Low=low, High=high), ua.VariantType.ExtensionObject,
+                  ObjectIds.Range)
+        return low, high
+
+    def method(self, owner: ObjectNodes, parent: ua.NodeId, method: Method) -> None:
+        node = self.nid(f"{owner.name}.{method.name}")
+        attrs = ua.MethodAttributes()
+        attrs.Description = ua.LocalizedText(method.description)
+        attrs.Executable = attrs.UserExecutable = True
+        self.add(ua.NodeClass.Method, node, method.name, parent, ObjectIds.HasComponent,
+                 None, attrs)
+        if method.inputs:
+            args = [ua.Argument(Name=a.name, DataType=node_id(getattr(ObjectIds, a.type_name)),
+                                ValueRank=ua.ValueRank.Scalar,
+                                Description=ua.LocalizedText(a.description, "en"))
+                    for a in method.inputs]
+            self.prop(node, "InputArguments", args, ua.VariantType.ExtensionObject,
+                      ObjectIds.Argument, array=True)
+        owner.methods[method.name] = node
+        self.map.methods[node] = MethodTarget(method, owner.index, parent)
+
+    def component(self, owner: ObjectNodes, parent: ua.NodeId, component: Component,
+                  settings: TankSettings | None, sampling_ms: float) -> None:
+        """The members of ``component`` below ``parent``; groups as objects of their type."""
+        for tag in component.tags:
+            self.variable(owner, parent, tag, settings, sampling_ms)
+        for method in component.methods:
+            self.method(owner, parent, method)
+        for group in component.groups:
+            node = self.nid(f"{owner.name}.{group.name}")
+            self.obj(node, group.name, parent, ObjectIds.HasComponent,
+                     self.nid(group.type_name), group.description)
+            owner.groups[group.name] = node
+            self.component(owner, node, group, settings, sampling_ms)
+
+
+def build_instances(server: Server, ns: int, config: PlantConfig, tags: TagTable) -> NodeMap:
+    """Objects/Plant/<tank> for every tank and Objects/Simulation; returns the map."""
+    plant = node_id(PLANT_FOLDER, ns)
+    simulation = ObjectNodes(SIMULATION, None, node_id(SIMULATION, ns))
+    nodes = NodeMap(ns, plant, simulation)
+    batch = _Batch(ns, nodes)
+    objects = node_id(ObjectIds.ObjectsFolder)
+    sampling_ms = config.opcua.min_sampling_interval * 1000.0
+    folder = ua.ObjectAttributes()
+    folder.Description = ua.LocalizedText("The tanks of the plant, one object per tank")
+    batch.add(ua.NodeClass.Object, plant, PLANT_FOLDER, objects, ObjectIds.Organizes,
+              node_id(ObjectIds.FolderType), folder)
+    sim = simulation_model(tags)
+    batch.obj(simulation.node, SIMULATION, objects, ObjectIds.Organizes,
+              batch.nid(sim.type_name), sim.description)
+    batch.component(simulation, simulation.node, sim, None, sampling_ms)
+    tank = tank_model(tags)
+    for index, entry in enumerate(config.tanks):
+        owner = ObjectNodes(entry.name, index, batch.nid(entry.name))
+        batch.obj(owner.node, entry.name, plant, ObjectIds.Organizes,
+                  batch.nid(tank.type_name), f"Tank {entry.name}")
+        batch.component(owner, owner.node, tank, entry.settings, sampling_ms)
+        nodes.tanks.append(owner)
+    failed = list(server.iserver.node_mgt_service.try_add_nodes(batch.items, check=False))
+    if failed:
+        raise RuntimeError(f"could not add {len(failed)} nodes, first {failed[0].BrowseName}")
+    return nodes
+
+
+def attach_reads(server: Server, nodes: NodeMap, read: ReadCallback) -> None:
+    """Every tag variable answers Reads through ``read``."""
+    for node in nodes.points:
+        server.iserver.set_attribute_value_callback(node, read)
