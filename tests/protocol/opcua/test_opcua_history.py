@@ -272,3 +272,31 @@ async def test_history_continues_after_a_restart(tmp_path: Path) -> None:
         values = await second.node("level", 0).read_raw_history(
             datetime(2000, 1, 1, tzinfo=UTC), datetime.now(UTC) + timedelta(hours=1))
         assert len(values) == 4
+
+
+async def test_the_twins_own_server_serves_history(tmp_path: Path) -> None:
+    """End to end: the twin's OPC UA server with its [history] section."""
+    from twin.app import Twin
+
+    data = {"metrics": {"enabled": False}, "modbus": {"enabled": False},
+            "simulation": {"start_paused": True},
+            "history": {"path": str(tmp_path / "h.sqlite"), "sample_period": 0.5},
+            "opcua": {"port": 0, "allow_none": True, "anonymous": "observer",
+                      "pki_dir": str(tmp_path / "pki"), "users_file": str(tmp_path / "users")},
+            "tanks": [{"name": "T101"}]}
+    async with Twin(parse_plant(data, "<test>")) as twin:
+        assert twin.opcua is not None and twin.opcua.nodes is not None
+        twin.engine.request_steps(20, ENGINEER)  # 2 s: samples at 0, 0.5, 1, 1.5, 2 s
+        await twin.engine.wait_scans(20)
+        async with Client(twin.opcua.endpoint) as client:
+            level = client.get_node(twin.opcua.nodes.node_id("level", 0))
+            access = await level.read_attribute(ua.AttributeIds.AccessLevel)
+            assert access.Value.Value & ua.AccessLevel.HistoryRead.mask
+            for _ in range(50):  # the writer commits within flush_interval
+                values = await level.read_raw_history(datetime(2000, 1, 1, tzinfo=UTC),
+                                                      datetime.now(UTC) + timedelta(hours=1))
+                if len(values) == 5:
+                    break
+                await asyncio.sleep(0.1)
+            assert len(values) == 5
+            assert values[0].Value.Value == pytest.approx(2.5, abs=0.01)
