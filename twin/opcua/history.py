@@ -85,7 +85,11 @@ class OpcUaHistory:
         ids = await self.store.open([(node.to_string(), int(vt)) for node, vt in nodes])
         self._series = {node: (ids[node.to_string()], vt) for node, vt in nodes}
         self._ids = np.array([ids[node.to_string()] for node, _ in nodes], dtype=np.int64)
-        await self._mark_historizing([node for node, _ in nodes])
+        try:
+            await self._mark_historizing([node for node, _ in nodes])
+        except BaseException:
+            await self.store.close()
+            raise
         self._server.iserver.history_manager = HistoryReadService(self._server.iserver, self)
         self._unsubscribe = self._engine.subscribe(self._on_snapshot)
         self._on_snapshot(self._engine.snapshot)

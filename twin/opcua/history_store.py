@@ -106,7 +106,12 @@ class HistoryStore:
     async def open(self, keys: Sequence[tuple[str, int]]) -> dict[str, int]:
         """Create the schema, register the series (key, variant type); start the threads."""
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="twin-history-read")
-        ids = await self.register(keys)
+        try:
+            ids = await self.register(keys)
+        except (sqlite3.Error, OSError) as exc:
+            self._reader.shutdown(wait=True)
+            self._reader = None
+            raise OSError(f"history: cannot use {self.path}: {exc}") from exc
         self._writer = threading.Thread(target=self._run, name="twin-history-write", daemon=True)
         self._writer.start()
         log.info("history_store_opened", path=self.path, series=len(ids))

@@ -300,3 +300,10 @@ async def test_the_twins_own_server_serves_history(tmp_path: Path) -> None:
                 await asyncio.sleep(0.1)
             assert len(values) == 5
             assert values[0].Value.Value == pytest.approx(2.5, abs=0.01)
+
+
+async def test_an_unusable_history_file_is_a_clear_start_error(tmp_path: Path) -> None:
+    (tmp_path / "not-a-db").write_text("plain text, not SQLite")
+    store = HistoryStore(str(tmp_path / "not-a-db"), retention=60)
+    with pytest.raises(OSError, match=r"history: cannot use .*not-a-db"):
+        await store.open([("x", 11)])
