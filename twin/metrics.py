@@ -11,7 +11,7 @@ import platform
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -63,6 +63,8 @@ class TwinMetrics:
             ["source", "result"],
             registry=registry,
         )
+        # process_cpu_seconds_total, process_resident_memory_bytes...: CPU and memory panels.
+        ProcessCollector(registry=registry)
         info = Info("twin_build", "Version of tank-twin and its core", registry=registry)
         info.info(
             {"version": version, "core_version": core_version, "python": platform.python_version()}

@@ -216,8 +216,8 @@ async def test_alarm_states_are_prometheus_gauges() -> None:
             "tanks": [{"name": "A", "initial_level": 0.3, "setpoint": 0.3}]}
     async with Twin(parse_plant(data, "<test>"), clock=FakeClock()) as a:
         sample = a.registry.get_sample_value
-        assert sample("tank_level_alarm_ll", {"tank": "A"}) == 1.0
-        assert sample("tank_level_alarm_l", {"tank": "A"}) == 1.0
-        assert sample("tank_level_alarm_h", {"tank": "A"}) == 0.0
+        assert sample("tank_level_alarm_low_low", {"tank": "A"}) == 1.0
+        assert sample("tank_level_alarm_low", {"tank": "A"}) == 1.0
+        assert sample("tank_level_alarm_high", {"tank": "A"}) == 0.0
         assert sample("tank_level_alarm_state", {"tank": "A"}) == LL
         assert sample("tank_level_alarm_acked", {"tank": "A"}) == 0.0
