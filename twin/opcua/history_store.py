@@ -17,6 +17,7 @@ stored alongside. The same file and the same keys continue after a restart.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import queue
 import sqlite3
 import threading
@@ -25,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import IO, Any, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +36,7 @@ log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 MIN_TS, MAX_TS = -(2**62), 2**62  # open bounds [us]
+MEMORY = ":memory:"
 EXPIRE_EVERY_MAX = 60.0  # s between retention passes at most
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS series ("
@@ -101,16 +103,28 @@ class HistoryStore:
         self._reader: ThreadPoolExecutor | None = None
         self._reader_conn: sqlite3.Connection | None = None
         self._keepalive: sqlite3.Connection | None = None  # keeps a memory database alive
+        self._claim: IO[bytes] | None = None  # the lock that makes the file this store's own
 
     # -- lifecycle ----------------------------------------------------------------------
     async def open(self, keys: Sequence[tuple[str, int]]) -> dict[str, int]:
-        """Create the schema, register the series (key, variant type); start the threads."""
+        """Create the schema, register the series (key, variant type); start the threads.
+
+        A file already used by another store (another twin, here or in another
+        process) is not shared: this store then keeps its history in memory.
+        """
+        if self.path != MEMORY:
+            self._claim = await asyncio.to_thread(_claim, Path(self.path).expanduser())
+            if self._claim is None:
+                log.warning("history_file_in_use", path=self.path,
+                            detail="another twin uses it; this one keeps history in memory")
+                self.path = MEMORY
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="twin-history-read")
         try:
             ids = await self.register(keys)
         except (sqlite3.Error, OSError) as exc:
             self._reader.shutdown(wait=True)
             self._reader = None
+            self._release()
             raise OSError(f"history: cannot use {self.path}: {exc}") from exc
         self._writer = threading.Thread(target=self._run, name="twin-history-write", daemon=True)
         self._writer.start()
@@ -129,6 +143,12 @@ class HistoryStore:
         if self._keepalive is not None:
             self._keepalive.close()
             self._keepalive = None
+        self._release()
+
+    def _release(self) -> None:
+        if self._claim is not None:
+            self._claim.close()  # closing the descriptor releases the lock
+            self._claim = None
 
     # -- writing (from the event loop: never blocks) --------------------------------------
     def append(self, ts: int, sim: float | None, series: npt.NDArray[np.int64],
@@ -263,7 +283,7 @@ class HistoryStore:
         return await asyncio.wrap_future(done)
 
     def _connect(self) -> sqlite3.Connection:
-        if self.path == ":memory:":
+        if self.path == MEMORY:
             uri = f"file:twin-history-{id(self)}?mode=memory&cache=shared"
             conn = sqlite3.connect(uri, uri=True, timeout=10.0)
             if self._keepalive is None:
@@ -278,6 +298,18 @@ class HistoryStore:
             conn.execute(statement)
         conn.commit()
         return conn
+
+
+def _claim(file: Path) -> IO[bytes] | None:
+    """An exclusive, non-blocking lock on ``<file>.lock``; None if someone holds it."""
+    file.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(file.with_name(file.name + ".lock"), "ab")  # noqa: SIM115 - held until close
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
 
 
 def _rows(batch: list[_Sample]) -> Iterator[tuple[int, int, float | None, float]]:

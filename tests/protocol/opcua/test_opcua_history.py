@@ -307,3 +307,17 @@ async def test_an_unusable_history_file_is_a_clear_start_error(tmp_path: Path) -
     store = HistoryStore(str(tmp_path / "not-a-db"), retention=60)
     with pytest.raises(OSError, match=r"history: cannot use .*not-a-db"):
         await store.open([("x", 11)])
+
+
+async def test_a_file_in_use_by_another_twin_is_not_shared(tmp_path: Path) -> None:
+    path = str(tmp_path / "h.sqlite")
+    first, second = HistoryStore(path, retention=60), HistoryStore(path, retention=60)
+    await first.open([("x", 11)])
+    await second.open([("x", 11)])
+    assert second.path == ":memory:" and first.path == path
+    await second.close()
+    await first.close()
+    third = HistoryStore(path, retention=60)
+    await third.open([("x", 11)])
+    assert third.path == path, "free again once the first one closed"
+    await third.close()
