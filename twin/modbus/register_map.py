@@ -2,7 +2,8 @@
 
 Which table a tag lives in follows from its type and access:
 
-- read-only Double tags (measurements): input registers, float32 + INT16 mirror;
+- read-only Double tags (measurements): input registers, float32 + INT16 mirror
+  (read-only enumerations: a uint16 code);
 - writable Double and Enumeration tags (settings, inputs, mode): holding
   registers, float32 + INT16 mirror, or a uint16 code;
 - writable booleans and pulses (reset): coils; read-only booleans (status): discrete inputs;
@@ -10,10 +11,11 @@ Which table a tag lives in follows from its type and access:
 
 Within a table a tank's block lists the float32 values in tag-table order, then
 their INT16 mirrors in the same order, then the uint16 codes, then the uint64
-counters. Every tank has the identical block. Layouts: ``per_unit`` (unit id =
-tank index + 1, each block at address 0) or ``block`` (one unit id; tank k's
-block at ``k * stride`` where the stride is the block's size). The simulation's
-tags form their own block on ``simulation_unit_id``.
+counters. Every tank has the identical block. Layouts (docs/modbus.md): per_unit
+puts tank k on unit id ``unit_id + k`` with its blocks at address 0; block puts
+``tanks_per_unit`` tanks on each unit id, tank k's block at ``(k % tanks_per_unit)
+* stride`` where the stride is the block's size. The simulation's tags form their
+own block on ``simulation_unit_id``.
 """
 
 from __future__ import annotations

@@ -208,3 +208,15 @@ async def test_register_images_encode_exactly_what_the_per_value_path_does(make_
                     else:
                         slow_bytes = device._registers(tank, block, 0, block.size)
                         assert fast.tobytes() == slow_bytes, (order, table, tank)
+
+
+def test_the_readme_shows_the_default_plants_current_map() -> None:
+    from pathlib import Path
+
+    from twin.config import default_plant
+    from twin.modbus.register_export import export_registers
+
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    shown = readme.split("<!-- registers:begin -->\n")[1].split("<!-- registers:end -->")[0]
+    assert shown == export_registers(default_plant(), "md"), (
+        "regenerate the README's map with: tank-twin registers --format md")
