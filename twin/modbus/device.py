@@ -177,7 +177,7 @@ class ModbusDevice:
             table in _READ_ONLY_TABLES or not self.engine.writes_pending)
         if from_image:
             snapshot = self.engine.snapshot
-            rows = [(self._images.row(snapshot, table, tank), low, high)  # type: ignore[arg-type]
+            rows = [(self._images.row(snapshot, table, tank), low, high)
                     for tank, _, low, high in pieces]
             if table.bits:
                 return pack_bits([bool(bit) for row, low, high in rows for bit in row[low:high]])

@@ -29,11 +29,12 @@ class ImageCache:
         self._map = register_map
         self._snapshot: Snapshot | None = None
         self._images: dict[tuple[Table, int], Matrix] = {}
-        self._exponents: dict[tuple[int, int], npt.NDArray[np.int64]] = {}
+        self._exponents: dict[tuple[int, int], npt.NDArray[np.int8]] = {}
         self._groups = {table: _groups(block) for table, block in register_map.tank_blocks.items()}
 
-    def row(self, snapshot: Snapshot, table: Table, tank: int) -> Matrix:
+    def row(self, snapshot: Snapshot, table: Table, tank: int | None) -> Matrix:
         """Tank ``tank``'s encoded block of ``table`` in ``snapshot``."""
+        assert tank is not None, "the simulation's block is encoded value by value"
         if snapshot is not self._snapshot:
             self._snapshot, self._images = snapshot, {}
         chunk, row = divmod(tank, CHUNK)
@@ -76,8 +77,9 @@ class ImageCache:
             words = words[:, :, ::-1]
         return words.reshape(rows, -1)
 
-    def _chunk_exponents(self, chunk: int, offset: int, tags: Sequence[Tag]) -> npt.NDArray[
-            np.int64]:
+    def _chunk_exponents(
+        self, chunk: int, offset: int, tags: Sequence[Tag]
+    ) -> npt.NDArray[np.int8]:
         key = (chunk, offset)
         found = self._exponents.get(key)
         if found is None:
@@ -85,12 +87,12 @@ class ImageCache:
             tanks = range(low, min(len(self._map.tanks), low + CHUNK))
             found = self._exponents[key] = np.array(
                 [[self._map.scaling(tag, tank).exponent for tag in tags] for tank in tanks],
-                dtype=np.int64,
+                dtype=np.int8,
             )
         return found
 
 
-def _int16(values: npt.NDArray[np.float64], exponents: npt.NDArray[np.int64]) -> Matrix:
+def _int16(values: npt.NDArray[np.float64], exponents: npt.NDArray[np.int8]) -> Matrix:
     """Scaling.to_raw for a whole matrix: raw = round(value * 10**-e), saturating."""
     with np.errstate(invalid="ignore", over="ignore"):
         down = values * np.power(10.0, -np.minimum(exponents, 0))  # exact powers of ten

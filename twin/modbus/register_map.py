@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import bisect
 import enum
+import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from twin.tank_config import TankSettings
 
 ADDRESS_SPACE = 65_536  # addresses 0..65535 per table (Modbus Application Protocol 4.3)
+SCALING_CACHE = 65_536  # (tag, tank) scalings kept; a huge plant recomputes the rest
 MAX_UNIT_ID_TANKS = 247  # highest unit id of a tank (Modbus over serial line 2.2: 1..247)
 
 
@@ -162,7 +164,7 @@ class RegisterMap:
         self.sim_blocks = build_blocks(tags.simulation, config.int16_mirror)
         self.layout = resolve_layout(config, len(self.tanks), self.tank_blocks)
         self.cdab = config.word_order == "CDAB"
-        self._scalings: dict[tuple[str, int | None], Scaling] = {}
+        self._scaling = functools.lru_cache(maxsize=SCALING_CACHE)(self._compute_scaling)
         self._targets = {unit: self._resolve(unit) for unit in range(256)}
 
     def target(self, unit_id: int) -> Target | None:
@@ -214,17 +216,16 @@ class RegisterMap:
 
     def scaling(self, tag: Tag, tank: int | None) -> Scaling:
         """The INT16 mirror's scaling of ``tag`` for ``tank`` (None: the simulation)."""
-        key = (tag.name, tank)
-        found = self._scalings.get(key)
-        if found is None:
-            settings = None if tank is None else self.tanks[tank]
-            low, high = tag.bounds(settings)
-            field = tag.source.partition(".")[2]
-            reference = getattr(settings, field, None) if settings is not None else None
-            if not isinstance(reference, float | int) or isinstance(reference, bool):
-                reference = None
-            found = self._scalings[key] = scaling_for(low, high, reference)
-        return found
+        return self._scaling(tag, tank)
+
+    def _compute_scaling(self, tag: Tag, tank: int | None) -> Scaling:
+        settings = None if tank is None else self.tanks[tank]
+        low, high = tag.bounds(settings)
+        field = tag.source.partition(".")[2]
+        reference = getattr(settings, field, None) if settings is not None else None
+        if not isinstance(reference, float | int) or isinstance(reference, bool):
+            reference = None
+        return scaling_for(low, high, reference)
 
 
 def layout_problems(config: ModbusConfig, tank_count: int) -> list[tuple[str, str]]:
