@@ -1,16 +1,16 @@
 """Modbus benchmark: read-holding-registers requests per second, the twin against a bare
 pymodbus server, with 1 and 8 clients, in the same run.
 
-The twin runs as ``tank-twin run`` on a 1,000-tank plant stepping at 10 Hz (the
+The twin runs as ``tank-twin run`` (OPC UA off) on a 1,000-tank plant stepping at 10 Hz (the
 default ``auto`` layout: block, 829 tanks on unit id 1, 79 holding registers
 each); the bare pymodbus server (``ModbusTcpServer`` with one ``SimDevice``)
 serves the same number of holding registers on unit id 1. The load generator is
 bench/modbus_load.c (libmodbus, one thread and one connection per client),
-built here with gcc; each client walks through the tanks reading ``--count``
+built here with gcc; each client walks through the tanks reading ``--counts``
 registers at the start of each block. The twin's scan overruns are read from
 its /metrics before and after each measurement. Medians over ``--repeats``.
 
-    .venv/bin/python bench/modbus.py --seconds 10 --repeats 3
+    .venv/bin/python bench/modbus.py --seconds 10 --repeats 3 --clients 1,8 --counts 10,100
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ def plant_file(workdir: Path, tanks: int, modbus_port: int, metrics_port: int) -
         "[simulation]\nscan_period = 0.1\ndt = 0.1\n\n"
         f"[metrics]\nport = {metrics_port}\n\n"
         f"[modbus]\nport = {modbus_port}\n\n"
+        "[opcua]\nenabled = false\n\n"  # Modbus alone beside the engine
         "[logging]\nlevel = \"warning\"\n\n"
         f"[[fleets]]\ncount = {tanks}\ndisturbance = \"brownian\"\n"
     )
@@ -121,7 +122,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--clients", default="1,8")
     parser.add_argument("--tanks", type=int, default=1000)
-    parser.add_argument("--count", type=int, default=10, help="registers per request")
+    parser.add_argument("--counts", default="10,100", help="registers per request")
     parser.add_argument("--serve-pymodbus", nargs=2, type=int, metavar=("PORT", "REGISTERS"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -141,48 +142,52 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
     twin_port, metrics_port, bare_port = free_port(), free_port(), free_port()
     plant = plant_file(workdir, args.tanks, twin_port, metrics_port)
     span, stride = twin_layout(plant)
-    walk = (span * stride - args.count) // stride + 1  # blocks a client reads inside the map
-    clients = [int(c) for c in args.clients.split(",")]
+    cases = [(int(c), int(n)) for c in args.counts.split(",") for n in args.clients.split(",")]
     twin = subprocess.Popen([str(TANK_TWIN), "run", "--config", str(plant)])
     bare = subprocess.Popen([sys.executable, __file__, "--serve-pymodbus", str(bare_port),
                              str(span * stride)])
-    results: dict[tuple[str, int], list[float]] = {}
-    errors: dict[tuple[str, int], int] = {}
-    twin_overruns: dict[int, float] = {}
+    rates: dict[tuple[str, int, int], list[float]] = {}
+    errors: dict[tuple[str, int, int], int] = {}
+    twin_overruns: dict[tuple[int, int], float] = {}
     try:
         wait_port(twin_port, twin)
         wait_port(bare_port, bare)
         time.sleep(2.0)  # let the twin settle into its 10 Hz scans
         for _ in range(args.repeats):
-            for n in clients:
-                before = overruns(metrics_port)
-                rate, failed = load(exe, twin_port, n, args.seconds, args.count, stride, walk)
-                twin_overruns[n] = twin_overruns.get(n, 0.0) + overruns(metrics_port) - before
-                results.setdefault(("twin", n), []).append(rate)
-                errors[("twin", n)] = errors.get(("twin", n), 0) + failed
-                rate, failed = load(exe, bare_port, n, args.seconds, args.count, stride, walk)
-                results.setdefault(("pymodbus", n), []).append(rate)
-                errors[("pymodbus", n)] = errors.get(("pymodbus", n), 0) + failed
+            for count, clients in cases:
+                walk = (span * stride - count) // stride + 1  # blocks readable inside the map
+                for server, port in (("twin", twin_port), ("pymodbus", bare_port)):
+                    before = overruns(metrics_port)
+                    rate, failed = load(exe, port, clients, args.seconds, count, stride, walk)
+                    if server == "twin":
+                        key = (count, clients)
+                        twin_overruns[key] = twin_overruns.get(key, 0.0) + overruns(
+                            metrics_port) - before
+                    rates.setdefault((server, count, clients), []).append(rate)
+                    errors[(server, count, clients)] = errors.get(
+                        (server, count, clients), 0) + failed
     finally:
         for proc in (twin, bare):
             proc.terminate()
             proc.wait(timeout=20)
-    print_table(args, span, stride, clients, results, errors, twin_overruns)
+    print_table(args, span, stride, cases, rates, errors, twin_overruns)
 
 
-def print_table(args: argparse.Namespace, span: int, stride: int, clients: list[int],
-                results: dict[tuple[str, int], list[float]], errors: dict[tuple[str, int], int],
-                twin_overruns: dict[int, float]) -> None:
-    print(f"\nread holding registers: {args.count} registers per request, {args.seconds} s per "
-          f"measurement, median of {args.repeats}; twin: {args.tanks} tanks at 10 Hz, "
-          f"{span} tanks x {stride} registers on unit {UNIT}\n")
-    print("| clients | twin req/s | bare pymodbus req/s | twin / pymodbus | errors (twin, "
-          "pymodbus) | twin overruns |")
-    print("|---|---|---|---|---|---|")
-    for n in clients:
-        twin, bare = (statistics.median(results[(s, n)]) for s in ("twin", "pymodbus"))
-        print(f"| {n} | {twin:,.0f} | {bare:,.0f} | {twin / bare:.2f} | "
-              f"{errors[('twin', n)]}, {errors[('pymodbus', n)]} | {twin_overruns[n]:.0f} |")
+def print_table(args: argparse.Namespace, span: int, stride: int, cases: list[tuple[int, int]],
+                rates: dict[tuple[str, int, int], list[float]],
+                errors: dict[tuple[str, int, int], int],
+                twin_overruns: dict[tuple[int, int], float]) -> None:
+    print(f"\nread holding registers, {args.seconds} s per measurement, median of "
+          f"{args.repeats}; twin: {args.tanks} tanks at 10 Hz, {span} tanks x {stride} "
+          f"registers on unit {UNIT}; pymodbus: {span * stride} registers\n")
+    print("| registers/request | clients | twin req/s | bare pymodbus req/s | twin / pymodbus "
+          "| failed (twin, pymodbus) | twin overruns |")
+    print("|---|---|---|---|---|---|---|")
+    for count, clients in cases:
+        twin, bare = (statistics.median(rates[(s, count, clients)]) for s in ("twin", "pymodbus"))
+        print(f"| {count} | {clients} | {twin:,.0f} | {bare:,.0f} | {twin / bare:.2f} | "
+              f"{errors[('twin', count, clients)]}, {errors[('pymodbus', count, clients)]} | "
+              f"{twin_overruns[(count, clients)]:.0f} |")
 
 
 if __name__ == "__main__":
