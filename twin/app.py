@@ -41,7 +41,7 @@ class Twin:
         self.alarms = LevelAlarms(config)
         self.engine = Engine(
             self.plant, config, self.tags, clock or MonotonicClock(), self.metrics,
-            extensions=(self.alarms,),
+            extensions=(self.alarms,), autostart=False,
         )
         names = tuple(tank.name for tank in config.tanks)
         self.tank_names = names
@@ -96,6 +96,7 @@ class Twin:
             await stack.aclose()
             raise
         self._stack = stack
+        self.engine.start()  # the clock runs once every subsystem is up
         self.ready = True
         log.info(
             "twin_started",

@@ -7,7 +7,7 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import structlog
 
@@ -91,31 +91,45 @@ def _check(path: str) -> int:
     return EXIT_OK
 
 
+class StopSignals:
+    """SIGTERM or SIGINT asks for a graceful stop; a second SIGINT forces exit."""
+
+    def __init__(self, event: asyncio.Event, force_exit: Callable[[int], object] = os._exit):
+        self.event = event
+        self._force_exit = force_exit
+        self._count = 0
+
+    def handle(self, signum: int) -> None:
+        self._count += 1
+        if signum == signal.SIGINT and self._count > 1:
+            log.error("forced_exit", reason="second SIGINT")
+            self._force_exit(EXIT_FORCED)
+            return
+        log.info("stop_requested", signal=signal.Signals(signum).name)
+        self.event.set()
+
+
 async def serve(config: PlantConfig, dev: bool = False) -> int:
     """Run a twin until SIGTERM or SIGINT; a second SIGINT forces exit."""
     from twin.app import Twin  # imports the compiled core only when serving
 
     loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    signals = {"count": 0}
-
-    def on_signal(signum: int) -> None:
-        signals["count"] += 1
-        if signum == signal.SIGINT and signals["count"] > 1:
-            log.error("forced_exit", reason="second SIGINT")
-            os._exit(EXIT_FORCED)
-        log.info("stop_requested", signal=signal.Signals(signum).name)
-        stop.set()
-
+    stop = StopSignals(asyncio.Event())
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, on_signal, signum)
-    twin = Twin(config, dev=dev)
+        loop.add_signal_handler(signum, stop.handle, signum)
     try:
+        twin = Twin(config, dev=dev)
         await twin.__aenter__()
-    except OSError as exc:
+    except ConfigError as exc:
+        print(f"tank-twin: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # e.g. a port in use
         log.error("start_failed", reason=str(exc))
         return EXIT_FAILURE
-    await stop.wait()
+    except Exception:
+        log.exception("start_failed")
+        return EXIT_FAILURE
+    await stop.event.wait()
     try:
         await asyncio.wait_for(twin.__aexit__(None, None, None), STOP_TIMEOUT)
     except TimeoutError:

@@ -79,6 +79,7 @@ class Engine:
         clock: Clock,
         observer: EngineObserver | None = None,
         extensions: tuple[EngineExtension, ...] = (),
+        autostart: bool = True,
     ) -> None:
         self.plant = plant
         self.config = config
@@ -100,6 +101,9 @@ class Engine:
         self._overruns = 0
         self._scans = 0
         self._wake = asyncio.Event()
+        self._go = asyncio.Event()  # set by start(): the clock runs from then on
+        if autostart:
+            self._go.set()
         self._scanned = asyncio.Condition()
         self._executor: ThreadPoolExecutor | None = None
         self._task: asyncio.Task[None] | None = None
@@ -123,6 +127,11 @@ class Engine:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
+
+    def start(self) -> None:
+        """Let the clock run (an engine built with autostart=False waits for this, so the
+        start-up of protocol servers does not count as overruns)."""
+        self._go.set()
 
     @property
     def alive(self) -> bool:
@@ -188,6 +197,7 @@ class Engine:
 
     # -- the loop ---------------------------------------------------------------
     async def _run(self) -> None:
+        await self._go.wait()
         anchor, k = self.clock.now(), 0
         while True:
             if not self._running and self._step_budget == 0:
