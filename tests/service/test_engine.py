@@ -228,3 +228,16 @@ async def test_engine_stops_cleanly_and_twice_safe() -> None:
         assert engine.alive
     assert not engine.alive
     await engine.__aexit__(None, None, None)
+
+
+async def test_clock_waits_for_start_when_not_autostarted() -> None:
+    clock = FakeClock()
+    cfg = config()
+    engine = Engine(build_plant(cfg), cfg, TagTable(), clock, autostart=False)
+    async with engine:
+        clock.charge(10.0)  # ten seconds of start-up elsewhere
+        await asyncio.sleep(0.01)
+        assert engine.snapshot.scan == 0 and engine.plant.steps == 0
+        engine.start()
+        await engine.wait_scans(3)
+        assert engine.snapshot.overruns == 0
