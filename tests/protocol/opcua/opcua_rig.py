@@ -111,3 +111,22 @@ async def node_script(script: str, *args: str, timeout: float = 60) -> Any:
     lines = [line for line in out.decode().splitlines() if line.strip()]
     assert lines, f"{script} printed nothing:\n{err.decode()[-3000:]}"
     return json.loads(lines[-1])
+
+
+async def write(c: Client, target: ua.NodeId, variant: ua.Variant,
+                attribute: ua.AttributeIds = ua.AttributeIds.Value) -> str:
+    """Write one value; the status code's name (no exception on Bad_*)."""
+    value = ua.WriteValue(NodeId=target, AttributeId=attribute, Value=ua.DataValue(variant))
+    (result,) = await c.uaclient.write(ua.WriteParameters(NodesToWrite=[value]))
+    return str(result.name)
+
+
+async def call(c: Client, obj: ua.NodeId, method: ua.NodeId,
+               *args: ua.Variant) -> ua.CallMethodResult:
+    request = ua.CallMethodRequest(ObjectId=obj, MethodId=method, InputArguments=list(args))
+    (result,) = await c.uaclient.call([request])
+    return result
+
+
+def double(value: float) -> ua.Variant:
+    return ua.Variant(value, ua.VariantType.Double)
