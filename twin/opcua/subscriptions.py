@@ -28,6 +28,7 @@ from asyncua.server.internal_subscription import InternalSubscription
 from asyncua.server.monitored_item_service import MonitoredItemService
 from asyncua.server.subscription_service import SubscriptionService
 from asyncua.ua.ua_binary import struct_to_binary
+from asyncua.ua.uaprotocol_auto import DataChangeFilter
 
 from twin.opcua.address_space import NodeMap, Point
 from twin.opcua.sampling import BlockKey, Column, Columns, ItemSet, NewItem
@@ -89,7 +90,7 @@ def parse_filter(flt: Any, point: Point) -> tuple[float, ua.DataChangeTrigger]:
         return 0.0, ua.DataChangeTrigger.StatusValue
     if isinstance(flt, ua.EventFilter):
         raise utils.ServiceError(StatusCodes.BadFilterNotAllowed)
-    if not isinstance(flt, ua.DataChangeFilter):
+    if not isinstance(flt, DataChangeFilter):  # as decoded (ua.DataChangeFilter is another)
         raise utils.ServiceError(StatusCodes.BadMonitoredItemFilterUnsupported)
     kind, value, trigger = flt.DeadbandType, float(flt.DeadbandValue), flt.Trigger
     if kind == _DEADBAND_NONE:
