@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from twin import config as config_module
@@ -19,13 +21,26 @@ def listener_sections() -> list[str]:
     ]
 
 
-def test_plant(data: dict[str, Any] | None = None, port: int = 0) -> PlantConfig:
-    """parse_plant(data) with each listener's port defaulting to ``port`` (0: any free)."""
+def test_plant(
+    data: dict[str, Any] | None = None, port: int = 0, state: str | Path | None = None
+) -> PlantConfig:
+    """parse_plant(data) with each listener's port defaulting to ``port`` (0: any free)
+    and the files a twin keeps (OPC UA PKI and users, history) in ``state`` (default: a
+    new temporary directory), so that twins never share them by accident."""
     data = dict(data or {})
     for section in listener_sections():
         table = dict(data.get(section, {}))
         table.setdefault("port", port)
         data[section] = table
+    folder = Path(state) if state is not None else Path(tempfile.mkdtemp(prefix="tank-twin-"))
+    files = {"opcua": {"pki_dir": "pki", "users_file": "opcua-users"},
+             "history": {"path": "history.sqlite"}}
+    for section, keys in files.items():
+        if section in config_module._SECTIONS:
+            table = dict(data.get(section, {}))
+            for key, name in keys.items():
+                table.setdefault(key, str(folder / name))
+            data[section] = table
     return parse_plant(data, "<test>")
 
 

@@ -84,7 +84,8 @@ class CommandValidator:
         except KeyError:
             raise UnknownTagError(name, "no such tag") from None
         if not 0 <= tank < len(self._config.tanks):
-            raise UnknownTagError(f"tank {tank}", f"no such tank (plant has {len(self._config.tanks)})")
+            count = len(self._config.tanks)
+            raise UnknownTagError(f"tank {tank}", f"no such tank (plant has {count})")
         return tag
 
     def validate(
@@ -167,11 +168,12 @@ def _convert_enum(tag: Tag, value: Any, target: str) -> int:
         raise OutOfRangeError(target, f"must be one of {', '.join(tag.states)}, got {value!r}")
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeMismatchError(target, f"expected an integer code, got {type(value).__name__}")
-    if not math.isfinite(float(value)):
+    number = float(value)
+    if not math.isfinite(number):
         raise OutOfRangeError(target, f"must be finite, got {value!r}")
-    if float(value) != int(value):
+    if not number.is_integer():
         raise TypeMismatchError(target, f"expected an integer code, got {value!r}")
-    code = int(value)
+    code = int(number)
     if not 0 <= code < len(tag.states):
         choices = ", ".join(f"{i} {s}" for i, s in enumerate(tag.states))
         raise OutOfRangeError(target, f"must be one of {choices}, got {code}")

@@ -118,7 +118,7 @@ def parse_plant(data: dict[str, Any], src: str) -> PlantConfig:
     for key in data:
         if key not in _TOP_KEYS:
             raise ConfigError(src, key, f"unknown key (known keys: {', '.join(_TOP_KEYS)})")
-    sections = {
+    sections: dict[str, Any] = {
         name: load_section(cls, data.get(name, {}), name, src) for name, cls in _SECTIONS.items()
     }
     simulation: SimulationConfig = sections["simulation"]
@@ -207,7 +207,8 @@ def _build_tanks(
     for index, (path, name, overrides) in enumerate(specs):
         _check_name(name, f"{path}.name", src)
         if name in seen:
-            raise ConfigError(src, f"{path}.name", f"duplicate tank name {name!r} (also {seen[name]})")
+            reason = f"duplicate tank name {name!r} (also {seen[name]})"
+            raise ConfigError(src, f"{path}.name", reason)
         seen[name] = path
         key = id(overrides)
         settings = cache.get(key)
@@ -226,7 +227,7 @@ def _build_tanks(
 
 def _check_name(name: Any, where: str, src: str) -> None:
     field = dataclasses.field(metadata={"pattern": NAME_PATTERN})
-    check_value(field, str, name, where, src)  # type: ignore[arg-type]
+    check_value(field, str, name, where, src)
 
 
 def tank_seed(plant_seed: int, index: int) -> int:

@@ -57,7 +57,8 @@ def _default(field: dataclasses.Field[Any]) -> str:
 
 
 def _table(title: str, cls: type) -> list[str]:
-    lines = [f"\n## {title}\n", "| key | default | unit | allowed | meaning |", "|---|---|---|---|---|"]
+    header = "| key | default | unit | allowed | meaning |"
+    lines = [f"\n## {title}\n", header, "|---|---|---|---|---|"]
     for field in dataclasses.fields(cls):
         meta = field.metadata
         lines.append(

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from twin.errors import ConfigError
@@ -76,6 +77,13 @@ def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
+_SCALARS: dict[Any, tuple[str, Callable[[Any], bool]]] = {
+    int: ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    bool: ("true or false", lambda v: isinstance(v, bool)),
+    str: ("a string", lambda v: isinstance(v, str)),
+}
+
+
 def check_value(field: dataclasses.Field[Any], tp: Any, value: Any, where: str, src: str) -> Any:
     """Type-check and constraint-check one value; returns it converted (int -> float)."""
     base, optional = _unwrap_optional(tp)
@@ -87,31 +95,21 @@ def check_value(field: dataclasses.Field[Any], tp: Any, value: Any, where: str, 
         value = float(value)
         if not math.isfinite(value):
             raise ConfigError(src, where, f"must be finite, got {value!r}")
-    elif base is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(src, where, f"expected an integer, got {value!r}")
-    elif base is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(src, where, f"expected true or false, got {value!r}")
-    elif base is str:
-        if not isinstance(value, str):
-            raise ConfigError(src, where, f"expected a string, got {value!r}")
+    elif base in _SCALARS and not _SCALARS[base][1](value):
+        raise ConfigError(src, where, f"expected {_SCALARS[base][0]}, got {value!r}")
     meta = field.metadata
     _check_bounds(meta, value, where, src)
     if meta.get("choices") and value not in meta["choices"]:
         raise ConfigError(src, where, f"must be {describe(field)}, got {value!r}")
-    if meta.get("pattern"):
-        import re
-
-        if not re.fullmatch(meta["pattern"], value):
-            raise ConfigError(src, where, f"must match {meta['pattern']}, got {value!r}")
+    if meta.get("pattern") and not re.fullmatch(meta["pattern"], value):
+        raise ConfigError(src, where, f"must match {meta['pattern']}, got {value!r}")
     return value
 
 
 def _check_bounds(meta: Mapping[str, Any], value: Any, where: str, src: str) -> None:
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return
-    tests = (
+    tests: tuple[tuple[str, Callable[[float, float], bool], str], ...] = (
         ("gt", lambda v, b: v > b, ">"),
         ("ge", lambda v, b: v >= b, ">="),
         ("lt", lambda v, b: v < b, "<"),

@@ -10,6 +10,7 @@ GIL released, so protocol servers keep answering while the plant steps.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
@@ -119,10 +120,8 @@ class Engine:
     async def __aexit__(self, *exc: object) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
         if self._executor is not None:
             self._executor.shutdown(wait=True)
@@ -203,8 +202,9 @@ class Engine:
             if not self._running and self._step_budget == 0:
                 await self._wake.wait()
                 self._wake.clear()
-                self._apply_commands()
+                _, done = self._apply_commands()
                 self._publish_idle()
+                self._settle(done)
                 continue
             period = self.config.simulation.scan_period / self._time_scale
             if self._running:
@@ -233,13 +233,14 @@ class Engine:
 
     async def _scan(self, lateness: float) -> None:
         started = self.clock.now()
-        params_changed = self._apply_commands()
+        params_changed, done = self._apply_commands()
         loop = asyncio.get_running_loop()
         state = await loop.run_in_executor(self._executor, self._step_and_copy)
         if params_changed:
             self._params = self._copy_params()
         self._scans += 1
         self.snapshot = self._make_snapshot(state)
+        self._settle(done)
         self._fan_out()
         async with self._scanned:
             self._scanned.notify_all()
@@ -285,14 +286,14 @@ class Engine:
                 log.exception("subscriber_failed", subscriber=repr(callback))
 
     # -- commands ---------------------------------------------------------------
-    def _apply_commands(self) -> bool:
-        """Apply queued commands in order; True if any parameter may have changed."""
+    def _apply_commands(self) -> tuple[bool, list[Command]]:
+        """Apply queued commands in order; whether any parameter may have changed, and
+        the commands taken off the queue."""
         params_changed = False
+        done: list[Command] = []
         while self._queue:
             command = self._queue.popleft()
-            key = (command.tag.name, command.tank)
-            if self._pending.get(key) is command:
-                del self._pending[key]
+            done.append(command)
             try:
                 params_changed |= self._apply(command)
             except (ValueError, CommandError) as exc:
@@ -301,7 +302,14 @@ class Engine:
                 continue
             self._report(command.source, "applied", target=command.target,
                          value=command.value, command_id=command.id)
-        return params_changed
+        return params_changed, done
+
+    def _settle(self, done: list[Command]) -> None:
+        """Reads show a write's value until the snapshot that carries its effect is out."""
+        for command in done:
+            key = (command.tag.name, command.tank)
+            if self._pending.get(key) is command:
+                del self._pending[key]
 
     def _apply(self, command: Command) -> bool:
         tag, tank, value = command.tag, command.tank, command.value
@@ -310,14 +318,16 @@ class Engine:
             return False
         assert tank is not None
         kind, _, field = tag.source.partition(".")
-        setters = {
-            "setpoint": self.plant.set_setpoint,
-            "inlet_flow": self.plant.set_inlet_flow,
-            "valve_command": self.plant.set_valve_command,
-            "mode": self.plant.set_mode,
-        }
         if kind == "state":
-            setters[field](tank, value)
+            if field == "mode":
+                self.plant.set_mode(tank, int(value))
+            else:
+                setters = {
+                    "setpoint": self.plant.set_setpoint,
+                    "inlet_flow": self.plant.set_inlet_flow,
+                    "valve_command": self.plant.set_valve_command,
+                }
+                setters[field](tank, float(value))
             return False
         if kind == "param":
             self.plant.set_param(tank, field, float(value))

@@ -62,7 +62,9 @@ class Snapshot:
         if kind == "param":
             return self.params[name]
         if kind == "flag":
-            return (self.state["flags"] & FLAG_BITS[name]) != 0
+            flags: npt.NDArray[np.uint32] = np.asarray(self.state["flags"], dtype=np.uint32)
+            active: npt.NDArray[np.bool_] = np.bitwise_and(flags, FLAG_BITS[name]) != 0
+            return active
         if kind == "command":
             return np.zeros(self.n, dtype=bool)
         return self.state[tag.source]  # a column computed by an engine extension

@@ -20,7 +20,7 @@ COLUMNS = (
 def tag_rows(config: PlantConfig, tank: str | None = None) -> list[dict[str, Any]]:
     """One row per tag of each tank, then the simulation's tags."""
     table = TagTable()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for entry in config.tanks:
         if tank is not None and entry.name != tank:
             continue

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Union
 
 from twin.tank_config import DERIVATIVE_ON, DISTURBANCES, MODES, VALVE_CHARACTERISTICS, TankSettings
 
@@ -79,7 +78,7 @@ class Scope(enum.StrEnum):
 
 # A bound is a number, the name of a TankSettings attribute, "-name" for its
 # negation, or None (unbounded, but always finite).
-Bound = Union[float, str, None]
+Bound = float | str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +126,7 @@ def _resolve(bound: Bound, tank: TankSettings | None) -> float | None:
     return sign * float(getattr(tank, bound.lstrip("-")))
 
 
-M, I, S, ST, C = Kind.MEASUREMENT, Kind.INPUT, Kind.SETTING, Kind.STATUS, Kind.COMMAND
+M, IN, S, ST, C = Kind.MEASUREMENT, Kind.INPUT, Kind.SETTING, Kind.STATUS, Kind.COMMAND
 D, B, E = DataType.DOUBLE, DataType.BOOLEAN, DataType.ENUM
 RO, OP, EN = Access.NONE, Access.OPERATOR, Access.ENGINEER
 FLOW = CUBIC_METRE_PER_SECOND
@@ -145,9 +144,9 @@ TANK_TAGS: tuple[Tag, ...] = (
        "Measured level: true level plus measurement bias and noise", metric=True, history=True),
     _t("level_true", M, D, METRE, 0.0, "height", RO, "state.level_true",
        "True level in the model (for diagnostics)", metric=True, history=True),
-    _t("setpoint", I, D, METRE, 0.0, "height", OP, "state.setpoint",
+    _t("setpoint", IN, D, METRE, 0.0, "height", OP, "state.setpoint",
        "Level setpoint of the controller", metric=True, history=True),
-    _t("inlet_flow", I, D, FLOW, 0.0, FMAX, OP, "state.inlet_flow",
+    _t("inlet_flow", IN, D, FLOW, 0.0, FMAX, OP, "state.inlet_flow",
        "Inlet flow into the tank", metric=True, history=True),
     _t("outlet_flow", M, D, FLOW, 0.0, FMAX, RO, "state.outlet_flow",
        "Outlet flow through the control valve (mean over the last step)", metric=True,
@@ -156,7 +155,7 @@ TANK_TAGS: tuple[Tag, ...] = (
        "Flow spilling over the top of a full tank", metric=True, history=True),
     _t("leak_flow", M, D, FLOW, 0.0, FMAX, RO, "state.leak_flow",
        "Flow leaving through a leak (a fault)", metric=True, history=True),
-    _t("valve_command", I, D, ONE, 0.0, 1.0, OP, "state.valve_command",
+    _t("valve_command", IN, D, ONE, 0.0, 1.0, OP, "state.valve_command",
        "Commanded valve opening; writable in MANUAL and EXTERNAL modes", metric=True,
        history=True),
     _t("valve_position", M, D, ONE, 0.0, 1.0, RO, "state.valve_position",
@@ -168,7 +167,7 @@ TANK_TAGS: tuple[Tag, ...] = (
        "Control error: setpoint minus measured level", metric=True, history=True),
     _t("integral", M, D, METRE_SECOND, "-integral_limit", "integral_limit", RO,
        "state.integral", "Integrator state z of the PID"),
-    _t("mode", I, E, None, 0.0, 2.0, OP, "state.mode",
+    _t("mode", IN, E, None, 0.0, 2.0, OP, "state.mode",
        "Controller mode: 0 AUTO, 1 MANUAL, 2 EXTERNAL (valve from a PLC)",
        states=tuple(m.upper() for m in MODES), metric=True, history=True),
     _t("overflowing", ST, B, None, None, None, RO, "flag.overflowing",
@@ -253,7 +252,7 @@ TANK_TAGS: tuple[Tag, ...] = (
 )
 
 SIMULATION_TAGS: tuple[Tag, ...] = tuple(
-    Tag(*args, scope=Scope.SIMULATION)  # type: ignore[arg-type, misc]
+    Tag(*args, scope=Scope.SIMULATION)  # type: ignore[misc]
     for args in (
         ("sim_time", M, D, SECOND, 0.0, None, RO, "Simulation time", "sim.time"),
         ("time_scale", S, D, ONE, 0.1, 1000.0, EN,

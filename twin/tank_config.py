@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -95,7 +96,7 @@ class TankSettings:
         """Top of every flow tag's range [m3/s]."""
         if self.flow_max is not None:
             return self.flow_max
-        return 2.0 * self.valve_coefficient * self.height**0.5
+        return 2.0 * self.valve_coefficient * math.sqrt(self.height)
 
     def alarm_setting(self, name: str) -> float:
         """One of ALARM_SETTINGS [m], a derived default resolved."""

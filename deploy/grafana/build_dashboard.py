@@ -41,6 +41,10 @@ def panel(title: str, kind: str, grid: tuple[int, int, int, int], targets: list[
     }
 
 
+def quantile(q: float, histogram: str) -> str:
+    return f"histogram_quantile({q}, sum by (le) (rate({histogram}_bucket[{RATE}])))"
+
+
 def mappings(states: dict[str, str]) -> list[dict[str, Any]]:
     return [{"type": "value", "options": {k: {"text": v, "index": int(k)} for k, v in
                                           states.items()}}]
@@ -89,12 +93,9 @@ def health_panels() -> list[dict[str, Any]]:
     return [
         row("Twin health", 18),
         panel("Scan duration", "timeseries", (0, 19, 8, 8), [
-            (f"histogram_quantile(0.5, sum by (le) (rate(twin_scan_duration_seconds_bucket[{RATE}])))",
-             "p50"),
-            (f"histogram_quantile(0.99, sum by (le) (rate(twin_scan_duration_seconds_bucket[{RATE}])))",
-             "p99"),
-            (f"histogram_quantile(0.99, sum by (le) (rate(twin_scan_lateness_seconds_bucket[{RATE}])))",
-             "lateness p99"),
+            (quantile(0.5, "twin_scan_duration_seconds"), "p50"),
+            (quantile(0.99, "twin_scan_duration_seconds"), "p99"),
+            (quantile(0.99, "twin_scan_lateness_seconds"), "lateness p99"),
         ], unit="s"),
         panel("Scan overruns", "timeseries", (8, 19, 8, 8), [
             (f"increase(twin_scan_overruns_total[{RATE}])", "overruns"),

@@ -59,7 +59,7 @@ def test_run_serves_metrics_and_stops_cleanly_on_signal(tmp_path: Path, signum: 
         names = {f.name for f in text_string_to_metric_families(body)}
         assert {"tank_level_meters", "twin_scan_duration_seconds", "twin_build_info"} <= names
         proc.send_signal(signum)
-        out, err = proc.communicate(timeout=15)
+        _, err = proc.communicate(timeout=15)
     finally:
         proc.kill()
     assert proc.returncode == 0, err
@@ -79,7 +79,7 @@ def test_default_plant_runs_with_no_arguments(tmp_path: Path) -> None:
                             stderr=subprocess.PIPE, text=True)
     try:
         wait_ready(port, proc)
-        status, body = get(f"http://127.0.0.1:{port}/metrics")
+        _, body = get(f"http://127.0.0.1:{port}/metrics")
         assert 'tank_level_meters{tank="T101"}' in body
         proc.terminate()
         proc.communicate(timeout=15)

@@ -26,7 +26,8 @@ def test_default_plant_is_one_tank_with_physics_defaults() -> None:
     assert (tank.area, tank.height, tank.valve_coefficient) == (120.0, 5.0, 1.2649)
     assert (tank.initial_level, tank.setpoint, tank.inlet_flow, tank.initial_valve) == (
         2.5, 2.5, 1.0, 0.5)
-    assert (tank.gain, tank.integral_time, tank.derivative_time, tank.bias) == (-1.0, 10.0, 1.0, 0.5)
+    assert (tank.gain, tank.integral_time, tank.derivative_time, tank.bias) == (
+        -1.0, 10.0, 1.0, 0.5)
     assert (tank.output_min, tank.output_max, tank.integral_limit) == (0.0, 1.0, 10.0)
     assert config.simulation.dt == 0.1 and config.simulation.steps_per_scan == 1
     assert config.metrics.host == LOCALHOST

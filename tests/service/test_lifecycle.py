@@ -5,17 +5,19 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from pathlib import Path
+
+from plants import test_plant
 
 from twin.app import Twin
 from twin.commands import Source
-from plants import test_plant
 from twin.tags import Role
 
 ENGINEER = Source("test", "c", "erik", Role.ENGINEER)
 
 
-def make(name: str, **tank: object) -> Twin:
-    return Twin(test_plant({"tanks": [{"name": name, **tank}]}))
+def make(name: str, state: Path | None = None, **tank: object) -> Twin:
+    return Twin(test_plant({"tanks": [{"name": name, **tank}]}, state=state))
 
 
 async def test_two_twins_in_one_process_do_not_interfere() -> None:
@@ -40,13 +42,13 @@ def open_fds() -> set[str]:
     return set(os.listdir("/proc/self/fd"))
 
 
-async def test_fifty_start_stop_cycles_leak_no_thread_task_socket_or_file() -> None:
-    async with make("warmup") as twin:  # first use imports and caches lazily
+async def test_fifty_start_stop_cycles_leak_no_thread_task_socket_or_file(tmp_path: Path) -> None:
+    async with make("warmup", tmp_path) as twin:  # first use imports, caches, makes the PKI
         await twin.engine.wait_scans(1)
     await asyncio.sleep(0.05)
     threads, tasks, fds = threading.active_count(), len(asyncio.all_tasks()), open_fds()
     for cycle in range(50):
-        async with make(f"T{cycle}") as twin:
+        async with make(f"T{cycle}", tmp_path) as twin:
             await twin.engine.wait_scans(1)
     await asyncio.sleep(0.05)
     assert threading.active_count() == threads

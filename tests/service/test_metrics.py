@@ -7,11 +7,11 @@ import urllib.error
 import urllib.request
 
 import pytest
+from plants import test_plant
 from prometheus_client.parser import text_string_to_metric_families
 
 from twin.app import Twin
 from twin.commands import Source
-from plants import test_plant
 from twin.tags import Role, TagTable
 
 OPERATOR = Source("opcua", "s1", "olga", Role.OPERATOR)
