@@ -24,6 +24,7 @@ from pathlib import Path
 
 import structlog
 from asyncua import ua
+from asyncua.server.internal_session import InternalSession
 from asyncua.server.server import Server
 from prometheus_client import CollectorRegistry
 
@@ -115,6 +116,7 @@ class OpcUaServer:
         nodes = self.nodes = await self._build(server, iserver)
         await self._attach_plugins(stack, server, iserver, nodes)
         await server.start()
+        iserver.signed_channel = self._signed_channel
         self.endpoint = self._bound_endpoint(server)
         stack.callback(self._engine.subscribe(sampler.on_snapshot))
         self._metrics.watch(lambda: len(iserver.sessions),
@@ -179,6 +181,15 @@ class OpcUaServer:
         value = self._engine.current(point.tag, point.tank)
         wall = self._engine.snapshot.wall_time
         return data_value(python_value(point.tag, value), point.vtype, wall, wall)
+
+    def _signed_channel(self, session: InternalSession) -> bool:
+        """Whether the channel carrying ``session`` signs its messages."""
+        for connection in self.server.bserver.clients if self.server.bserver else ():
+            processor = connection.processor
+            if processor is not None and processor.session is session:
+                mode = processor._connection.security_policy.Mode
+                return bool(mode != ua.MessageSecurityMode.None_)
+        return True  # not found: treat it as secure, so the certificate is checked
 
     def _bound_endpoint(self, server: Server) -> str:
         """The endpoint URL with the bound port (the configured one may be 0)."""

@@ -67,6 +67,8 @@ class TwinInternalServer(InternalServer):
         self.notified = notified
         self.context: Context | None = None
         self.caller: contextvars.ContextVar[Source] = contextvars.ContextVar("opcua_caller")
+        # Whether a session's secure channel signs (set by the server once it listens).
+        self.signed_channel: Callable[[InternalSession], bool] = lambda session: True
         self.sessions: set[TwinSession] = set()
         self.max_subscriptions = config.max_sessions * config.max_subscriptions_per_session
         self.max_monitored_item_queue_size = config.max_queue_size
@@ -100,6 +102,10 @@ class TwinSession(InternalSession):
                              sockname: tuple[str, int] | None = None) -> ua.CreateSessionResult:
         if len(self.iserver.sessions) >= self.iserver.config.max_sessions:
             raise ServiceError(StatusCodes.BadTooManySessions)
+        if params.ClientCertificate and not self.iserver.signed_channel(self):
+            # On a None channel nothing proves the client holds the certificate: the server
+            # ignores it (Part 4, 5.6.2), so it is neither trusted nor rejected.
+            params.ClientCertificate = None
         result = await super().create_session(params, sockname)
         self.iserver.sessions.add(self)
         return result

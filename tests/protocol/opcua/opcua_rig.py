@@ -77,7 +77,8 @@ def node(c: Client, ns: int, ident: str) -> Any:
 
 
 def client_certificate(folder: Path, name: str = "client") -> tuple[Path, Path]:
-    """A self-signed client application certificate (DER) and key (PEM)."""
+    """A self-signed client application certificate (DER) and key (PEM); the
+    certificate also as PEM beside it (``.crt``), for node-opcua."""
     folder.mkdir(parents=True, exist_ok=True)
     key = cert_gen.generate_private_key()
     cert = cert_gen.generate_self_signed_app_certificate(
@@ -85,6 +86,7 @@ def client_certificate(folder: Path, name: str = "client") -> tuple[Path, Path]:
         [ExtendedKeyUsageOID.CLIENT_AUTH], days=30)
     cert_path, key_path = folder / f"{name}.der", folder / f"{name}.pem"
     cert_path.write_bytes(cert.public_bytes(Encoding.DER))
+    cert_path.with_suffix(".crt").write_bytes(cert.public_bytes(Encoding.PEM))
     key_path.write_bytes(cert_gen.dump_private_key_as_pem(key))
     return cert_path, key_path
 
