@@ -15,6 +15,7 @@ from twin.config import PlantConfig, default_plant, load_plant_file
 from twin.errors import ConfigError
 from twin.logs import configure_logging
 from twin.modbus.register_export import export_registers
+from twin.opcua.user_command import add_user_command
 from twin.tag_export import FORMATS, export_tags
 
 log = structlog.get_logger(__name__)
@@ -44,6 +45,15 @@ def build_parser() -> argparse.ArgumentParser:
     registers.add_argument("--config", help="plant file (TOML); default: the embedded plant")
     registers.add_argument("--format", choices=FORMATS, default="md")
     registers.add_argument("--tank", help="only this tank's registers (and the simulation's)")
+    user = sub.add_parser("user", help="manage OPC UA users (salted password hashes)")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    user_add = user_sub.add_parser("add", help="add or replace a user (asks for the password)")
+    user_add.add_argument("name")
+    user_add.add_argument("--role", required=True, choices=("observer", "operator", "engineer"))
+    user_add.add_argument("--config", help="plant file naming the users file; default: embedded")
+    user_add.add_argument("--users-file", help="the users file to write (overrides --config)")
+    user_add.add_argument("--password-stdin", action="store_true",
+                          help="read the password from standard input instead of asking")
     return parser
 
 
@@ -63,6 +73,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             config = load_config(args.config, env)
             sys.stdout.write(export_tags(config, args.format, args.tank))
             return EXIT_OK
+        if args.command == "user":
+            path = args.users_file or load_config(args.config, env).opcua.users_file
+            return add_user_command(path, args.name, args.role, args.password_stdin)
         if args.command == "registers":
             config = load_config(args.config, env)
             sys.stdout.write(export_registers(config, args.format, args.tank))

@@ -8,12 +8,13 @@ import json
 from typing import Any
 
 from twin.config import PlantConfig
+from twin.opcua.model import expanded_node_id
 from twin.tags import Tag, TagTable
 
 FORMATS = ("csv", "json", "md")
 COLUMNS = (
     "tank", "tag", "kind", "type", "unit_code", "unit", "low", "high", "access", "states",
-    "description", "source",
+    "description", "source", "node_id",
 )
 
 
@@ -44,6 +45,7 @@ def _row(tank: str, tag: Tag, settings: Any) -> dict[str, Any]:
         "states": "|".join(tag.states),
         "description": tag.description,
         "source": tag.source,
+        "node_id": expanded_node_id(tank or None, tag.name),  # OPC UA
     }
 
 

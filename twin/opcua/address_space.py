@@ -26,6 +26,7 @@ from twin.opcua.model import (
     Method,
     VariableKind,
     simulation_model,
+    tag_node_id,
     tank_model,
     variable_kind,
 )
@@ -95,11 +96,6 @@ class NodeMap:
     def node_id(self, tag: str, tank: int | None) -> ua.NodeId:
         owner = self.simulation if tank is None else self.tanks[tank]
         return owner.variables[tag]
-
-
-def tag_node_id(tank: str | None, tag: str) -> str:
-    """The string identifier of a tag's variable: ``T101.level``, ``Simulation.sim_time``."""
-    return f"{tank or SIMULATION}.{tag}"
 
 
 async def load_nodeset(server: Server, path: Path = NODESET) -> int:

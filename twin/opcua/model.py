@@ -81,6 +81,16 @@ class Component:
         return (self, *(c for group in self.groups for c in group.walk()))
 
 
+def tag_node_id(tank: str | None, tag: str) -> str:
+    """The string identifier of a tag's variable: ``T101.level``, ``Simulation.sim_time``."""
+    return f"{tank or SIMULATION}.{tag}"
+
+
+def expanded_node_id(tank: str | None, tag: str) -> str:
+    """The NodeId with our namespace URI, as exported: valid whatever the namespace index."""
+    return f"nsu={NAMESPACE_URI};s={tag_node_id(tank, tag)}"
+
+
 def variable_kind(tag: Tag) -> VariableKind:
     if tag.dtype is DataType.ENUM:
         return VariableKind.MULTISTATE

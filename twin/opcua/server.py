@@ -42,7 +42,8 @@ from twin.opcua.security import ClientTrust, Pki
 from twin.opcua.services import Context, TwinInternalServer
 from twin.opcua.subscriptions import Sampler
 from twin.opcua.ua_values import AttributeIds
-from twin.opcua.users import TwinUserManager, load_users
+from twin.opcua.user_file import load_users
+from twin.opcua.users import TwinUserManager
 from twin.opcua.values import data_value, python_value
 from twin.opcua.writes import WriteHandler
 from twin.tags import TagTable

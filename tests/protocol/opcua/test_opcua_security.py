@@ -23,7 +23,7 @@ from protocol.opcua.opcua_rig import (
 )
 
 from twin.app import Twin
-from twin.opcua.users import add_user
+from twin.opcua.user_file import add_user
 from twin.tags import Role
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

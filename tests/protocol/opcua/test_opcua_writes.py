@@ -15,7 +15,7 @@ from asyncua import Client, ua
 from protocol.opcua.opcua_rig import call, client, demo, double, node, ns_of, write
 
 from twin.app import Twin
-from twin.opcua.users import add_user
+from twin.opcua.user_file import add_user
 from twin.tags import Role
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
