@@ -15,9 +15,11 @@ in :mod:`twin.opcua.subscriptions`, monitored items per subscription.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from asyncua import ua
@@ -28,6 +30,7 @@ from asyncua.server.internal_session import InternalSession
 from asyncua.server.user_managers import UserManager
 
 from twin.commands import Source
+from twin.opcua.standard_nodes import standard_nodes
 from twin.opcua.subscriptions import TwinSubscriptionService
 from twin.opcua.ua_values import StatusCodes
 from twin.tags import Role
@@ -75,6 +78,10 @@ class TwinInternalServer(InternalServer):
         self.min_publishing_interval_ms = config.min_publishing_interval * 1000.0
         self.subscriptions = TwinSubscriptionService(self.aspace, self)
         self.subscription_service = self.isession.subscription_service = self.subscriptions
+
+    async def load_standard_address_space(self, shelf_file: Path | None = None) -> None:
+        """Namespace 0 copied from the process's template (asyncua would rebuild it)."""
+        self.aspace._nodes = await asyncio.to_thread(standard_nodes)
 
     def create_session(self, name: str, user: User = User(role=UserRole.Anonymous),  # noqa: B008
                        external: bool = False) -> InternalSession:
