@@ -199,3 +199,24 @@ async def test_writes_and_calls_are_counted_by_status(rig: Rig) -> None:
     assert sample("twin_opcua_calls_total", {"result": "BadUserAccessDenied"}) >= 1
     assert sample("twin_commands_total", {"source": "opcua", "result": "rejected"}) >= 1
     assert sample("twin_opcua_sessions") == 4
+
+
+async def test_an_internal_failure_is_bad_internal_error_with_an_error_id(
+        rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    reported: list[str] = []
+    internal = rig.twin.errors.internal
+
+    def remember(exc: BaseException, **context: object) -> str:
+        reported.append(internal(exc, **context))
+        return reported[-1]
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(rig.twin.engine, "submit", broken)
+    monkeypatch.setattr(rig.twin.errors, "internal", remember)
+    assert await write(rig.anonymous, rig.id("T101.setpoint"), double(2.0)) == "BadInternalError"
+    result = await call(rig.users["erik"], rig.id("T101"), rig.id("T101.Reset"))
+    assert result.StatusCode.name == "BadInternalError"
+    assert len(reported) == 2 and all(r.startswith("internal error ") for r in reported)
+    assert "a bug" not in reported[0]  # details only with --dev
