@@ -108,6 +108,8 @@ class CommandValidator:
     def _check_state(
         self, tag: Tag, tank: int | None, value: Value, current: CurrentValue, target: str
     ) -> None:
+        if tag.name == "step_request" and tag.scope is Scope.SIMULATION:
+            _check_step_request(int(value), current(tag, None), target)
         if tag.scope is Scope.SIMULATION or tank is None:
             return
         if tag.name == "valve_command" and current(self._tags.tank_tag("mode"), tank) == _MODE_AUTO:
@@ -140,6 +142,19 @@ class CommandValidator:
                 raise OutOfRangeError(target, reason)
 
 
+MAX_LOCK_STEPS = 1_000_000  # scans one lock-step request may ask for (Engine.MAX_STEP_SCANS)
+
+
+def _check_step_request(value: int, last: Any, target: str) -> None:
+    """A lock-step request counts up from the last one (equal: nothing to do)."""
+    ahead = value - int(last)
+    if ahead < 0:
+        raise OutOfRangeError(target, f"must be >= the last request ({int(last)}), got {value}")
+    if ahead > MAX_LOCK_STEPS:
+        raise OutOfRangeError(
+            target, f"at most {MAX_LOCK_STEPS} scans ahead of the last request ({int(last)})")
+
+
 def _required_role(access: Access) -> Role:
     return Role.OPERATOR if access is Access.OPERATOR else Role.ENGINEER
 
@@ -157,7 +172,22 @@ def _convert(tag: Tag, value: Any, target: str) -> Value:
         raise TypeMismatchError(target, f"expected a boolean, got {value!r}")
     if tag.dtype is DataType.ENUM:
         return _convert_enum(tag, value, target)
+    if tag.dtype is DataType.UINT64:
+        return _convert_counter(value, target)
     raise NotWritableError(target, "read-only")
+
+
+def _convert_counter(value: Any, target: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeMismatchError(target, f"expected an unsigned integer, got {type(value).__name__}")
+    number = float(value)
+    if not isinstance(value, numbers.Integral) and not (
+            math.isfinite(number) and number.is_integer()):
+        raise TypeMismatchError(target, f"expected an unsigned integer, got {value!r}")
+    count = int(value) if isinstance(value, numbers.Integral) else int(number)
+    if not 0 <= count < 2**64:
+        raise OutOfRangeError(target, f"must be 0..2^64-1, got {count}")
+    return count
 
 
 def _convert_enum(tag: Tag, value: Any, target: str) -> int:

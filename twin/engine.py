@@ -98,6 +98,8 @@ class Engine:
         self._running = not config.simulation.start_paused
         self._time_scale = config.simulation.time_scale
         self._step_budget = 0
+        self._lock_request = 0  # lock-step: the last step_request applied
+        self._lock_remaining = 0  # scans still owed to it (step_ack = request - remaining)
         self._reanchor = True
         self._overruns = 0
         self._scans = 0
@@ -199,7 +201,7 @@ class Engine:
         await self._go.wait()
         anchor, k = self.clock.now(), 0
         while True:
-            if not self._running and self._step_budget == 0:
+            if not self._running and self._step_budget == 0 and self._lock_remaining == 0:
                 await self._wake.wait()
                 self._wake.clear()
                 _, done = self._apply_commands()
@@ -214,7 +216,8 @@ class Engine:
                 await self.clock.sleep_until(deadline)
                 lateness = max(0.0, self.clock.now() - deadline)
             else:
-                self._step_budget -= 1
+                if self._lock_remaining == 0:  # a lock-step scan is counted in _scan
+                    self._step_budget -= 1
                 lateness = 0.0
             await self._scan(lateness)
             if self._running and not self._reanchor:
@@ -239,6 +242,8 @@ class Engine:
         if params_changed:
             self._params = self._copy_params()
         self._scans += 1
+        if self._lock_remaining:
+            self._lock_remaining -= 1
         self.snapshot = self._make_snapshot(state)
         self._settle(done)
         self._fan_out()
@@ -270,6 +275,8 @@ class Engine:
             overruns=self._overruns,
             state=state,
             params=self._params,
+            step_request=self._lock_request,
+            step_ack=self._lock_request - self._lock_remaining,
         )
 
     def _publish_idle(self) -> None:
@@ -314,8 +321,7 @@ class Engine:
     def _apply(self, command: Command) -> bool:
         tag, tank, value = command.tag, command.tank, command.value
         if tag.scope is Scope.SIMULATION:
-            self._apply_simulation(tag, value)
-            return False
+            return self._apply_simulation(tag, value)
         assert tank is not None
         kind, _, field = tag.source.partition(".")
         if kind == "state":
@@ -341,8 +347,15 @@ class Engine:
             return False
         raise CommandError(command.target, f"no write path for {tag.source}")
 
-    def _apply_simulation(self, tag: Tag, value: Any) -> None:
-        if tag.name == "time_scale":
+    def _apply_simulation(self, tag: Tag, value: Any) -> bool:
+        """Apply a simulation tag's write; whether parameters may have changed."""
+        if tag.name == "step_request":
+            self._lock_step(int(value))
+        elif tag.name == "reset_all":
+            if value:
+                self.plant.reset(-1)
+                return True
+        elif tag.name == "time_scale":
             self._time_scale = float(value)
             self._reanchor = True
         elif tag.name == "running":
@@ -351,9 +364,21 @@ class Engine:
             self._running = bool(value)
         else:
             raise CommandError(tag.name, "no write path")
+        return False
+
+    def _lock_step(self, request: int) -> None:
+        """Lock-step: pause, and owe ``request - last request`` scans from this boundary on;
+        step_ack reaches ``request`` in the snapshot of the last of them."""
+        ahead = request - self._lock_request
+        if ahead <= 0:
+            return
+        self._running = False
+        self._lock_request = request
+        self._lock_remaining += ahead
 
     def _simulation_value(self, tag: Tag) -> Any:
-        live = {"sim.running": self._running, "sim.time_scale": self._time_scale}
+        live = {"sim.running": self._running, "sim.time_scale": self._time_scale,
+                "sim.step_request": self._lock_request}
         if tag.source in live:
             return live[tag.source]
         return self.snapshot.value(tag)

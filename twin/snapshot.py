@@ -49,6 +49,8 @@ class Snapshot:
     overruns: int
     state: Mapping[str, npt.NDArray[np.generic]]
     params: Mapping[str, npt.NDArray[np.float64]]
+    step_request: int = 0  # lock-step counters (Engine: step_request / step_ack)
+    step_ack: int = 0
 
     @property
     def n(self) -> int:
@@ -90,5 +92,8 @@ class Snapshot:
             "steps": self.steps,
             "scans": self.scan,
             "overruns": self.overruns,
+            "step_request": self.step_request,
+            "step_ack": self.step_ack,
+            "reset_all": False,
         }
         return values[name]

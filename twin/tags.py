@@ -264,6 +264,15 @@ SIMULATION_TAGS: tuple[Tag, ...] = tuple(
         ("scan_count", M, DataType.UINT64, None, 0.0, None, RO, "Scans completed", "sim.scans"),
         ("overruns", M, DataType.UINT64, None, 0.0, None, RO,
          "Scans that missed their real-time deadline", "sim.overruns"),
+        # Lock-step (docs/scenarios.md, "Lock-step"): write step_ack + n to advance n scans.
+        ("step_request", IN, DataType.UINT64, None, 0.0, None, OP,
+         "Lock-step request counter: write step_ack + n to pause and advance exactly n scans",
+         "sim.step_request"),
+        ("step_ack", M, DataType.UINT64, None, 0.0, None, RO,
+         "Lock-step acknowledge counter: equals step_request once the requested scans are done",
+         "sim.step_ack"),
+        ("reset_all", C, B, None, None, None, EN,
+         "Write true to return every tank to its configured initial state", "sim.reset_all"),
     )
 )
 

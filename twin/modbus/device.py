@@ -249,6 +249,8 @@ class ModbusDevice:
             return enc.decode_float32(raw, self._cdab)
         if encoding is enc.Encoding.UINT16:
             return int.from_bytes(raw, "big")
+        if encoding is enc.Encoding.UINT64:  # a counter (step_request)
+            return int.from_bytes(enc.swap_words(raw) if self._cdab else raw, "big")
         value = int.from_bytes(raw, "big", signed=True)
         if encoding is not enc.Encoding.INT16 or value == enc.INT16_NO_VALUE:
             raise ModbusError(ExceptionCode.ILLEGAL_DATA_VALUE, f"{slot.tag.name}: not a value")

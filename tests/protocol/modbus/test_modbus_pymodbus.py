@@ -128,7 +128,7 @@ async def test_the_simulation_unit_serves_time_counters_and_control(make_twin) -
             pymodbus_client(twin.modbus.port) as client:
         await twin.engine.wait_scans(2)
         sim = twin.modbus.map.sim_blocks
-        assert [s.tag.name for s in sim[COILS].slots] == ["running"]
+        assert [s.tag.name for s in sim[COILS].slots] == ["running", "reset_all"]
         sim_time = await read_float(client, IR, 0, unit=255)
         assert 0 < sim_time <= twin.engine.snapshot.sim_time + 1
         scans = await client.read_input_registers(7, count=4, device_id=255)
