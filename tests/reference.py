@@ -21,6 +21,10 @@ LINEAR, EQUAL_PERCENTAGE = 0, 1
 ON_MEASUREMENT, ON_ERROR = 0, 1
 CONSTANT, BROWNIAN = 0, 1
 FLAG_OVERFLOWING, FLAG_EMPTY = 1, 2
+FAIL_NONE, FAIL_LOW, FAIL_HIGH = 0, 1, 2
+# NE43 failure signals 3.5 mA and 21.5 mA on a 4-20 mA transmitter spanning 0..H.
+FAIL_LOW_LEVEL, FAIL_HIGH_LEVEL = (3.5 - 4.0) / 16.0, (21.5 - 4.0) / 16.0
+MAX_LEVEL_DRIFT = 1e3
 
 # PHYSICS.md "Defaults", plus the optional features switched off.
 DEFAULTS: dict[str, float | int] = {
@@ -32,6 +36,9 @@ DEFAULTS: dict[str, float | int] = {
     "derivative_on": ON_MEASUREMENT, "mode": AUTO, "noise_std": 0.0, "measurement_bias": 0.0,
     "disturbance": CONSTANT, "disturbance_sigma": 0.05, "disturbance_min": 0.8,
     "disturbance_max": 1.2, "seed": 0, "leak_flow": 0.0,
+    # Faults (docs/faults.md).
+    "level_drift_rate": 0.0, "valve_slow_time_constant": 0.0, "level_freeze": 0,
+    "level_fail": FAIL_NONE, "valve_stuck": 0, "inlet_trip": 0,
 }
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -79,6 +86,9 @@ class ReferencePlant:
         self.level = self.level_true + p["measurement_bias"]
         self.setpoint = p["setpoint"].copy()
         self.inlet_flow = p["inlet_flow"].copy()
+        self.inlet_restore = self.inlet_flow.copy()  # what an inlet trip returns to
+        self.inlet_flow[p["inlet_trip"] != 0] = 0.0
+        self.level_drift = np.zeros_like(self.inlet_flow)
         self.mode = p["mode"].astype(np.int32)
         zeros = np.zeros_like(self.level)
         self.outlet_flow, self.overflow_flow, self.leak_flow = zeros.copy(), zeros.copy(), zeros
@@ -105,7 +115,21 @@ class ReferencePlant:
         self.setpoint[tank] = value
 
     def set_inlet_flow(self, tank: int, value: float) -> None:
-        self.inlet_flow[tank] = value
+        if self.p["inlet_trip"][tank]:
+            self.inlet_restore[tank] = value
+        else:
+            self.inlet_flow[tank] = value
+
+    def set_param(self, tank: int, field: str, value: float) -> None:
+        """A runtime parameter change; an inlet trip saves and restores the inlet flow."""
+        if field == "inlet_trip":
+            was, now = bool(self.p["inlet_trip"][tank]), bool(value)
+            if now and not was:
+                self.inlet_restore[tank] = self.inlet_flow[tank]
+                self.inlet_flow[tank] = 0.0
+            elif was and not now:
+                self.inlet_flow[tank] = self.inlet_restore[tank]
+        self.p[field][tank] = value
 
     def set_valve_command(self, tank: int, value: float) -> None:
         self.valve_command[tank] = value
@@ -160,13 +184,21 @@ class ReferencePlant:
                       | np.where(h_new <= 0, FLAG_EMPTY, 0)).astype(np.uint32)
 
     def _measure(self) -> None:
-        p = self.p
-        measured = self.level_true + p["measurement_bias"]
+        p, dt = self.p, self.dt
+        held = self.level
+        rate = p["level_drift_rate"]
+        self.level_drift = np.where(
+            rate != 0, np.clip(self.level_drift + rate * dt, -MAX_LEVEL_DRIFT, MAX_LEVEL_DRIFT),
+            0.0)
+        measured = self.level_true + p["measurement_bias"] + self.level_drift
         noisy = p["noise_std"] > 0
         if noisy.any():
             measured = np.where(noisy, measured + p["noise_std"] * self.noise.normal(noisy),
                                 measured)
-        self.level = measured
+        live = np.where(p["level_freeze"] != 0, held, measured)
+        failed = np.where(p["level_fail"] == FAIL_LOW, p["height"] * FAIL_LOW_LEVEL,
+                          p["height"] * FAIL_HIGH_LEVEL)
+        self.level = np.where(p["level_fail"] == FAIL_NONE, live, failed)
 
     def _control(self) -> None:
         p, dt = self.p, self.dt
@@ -205,17 +237,19 @@ class ReferencePlant:
 
     def _actuate(self) -> None:
         p, dt = self.p, self.dt
-        x, cmd, tau = self.valve_position, self.valve_command, p["valve_time_constant"]
+        x, cmd = self.valve_position, self.valve_command
+        slow = p["valve_slow_time_constant"]  # the valve-slow fault replaces tau_v
+        tau = np.where(slow > 0, slow, p["valve_time_constant"])
         lagged = tau > 0
         alpha = -np.expm1(-dt / np.where(lagged, tau, 1.0))
         target = np.where(lagged, x + (cmd - x) * alpha, cmd)
         rate = p["valve_rate_limit"]
         target = np.where(rate > 0, np.clip(target, x - rate * dt, x + rate * dt), target)
-        self.valve_position = np.clip(target, 0.0, 1.0)
+        self.valve_position = np.where(p["valve_stuck"] != 0, x, np.clip(target, 0.0, 1.0))
 
     def _disturb(self) -> None:
         p = self.p
-        brownian = p["disturbance"] == BROWNIAN
+        brownian = (p["disturbance"] == BROWNIAN) & (p["inlet_trip"] == 0)
         if brownian.any():
             moved = self.inlet_flow + p["disturbance_sigma"] * self.dist.normal(brownian)
             self.inlet_flow = np.where(
@@ -223,8 +257,34 @@ class ReferencePlant:
                 self.inlet_flow)
 
 
-def random_params(rng: np.random.Generator) -> dict[str, float | int]:
-    """A random, valid tank: every feature on or off, some tanks that overflow or empty."""
+def random_params(rng: np.random.Generator, faults: bool = False) -> dict[str, float | int]:
+    """A random, valid tank: every feature on or off, some tanks that overflow or empty.
+
+    ``faults``: also switch faults on at random (drawn from a generator of the tank's
+    seed, so the other fields are the same with and without).
+    """
+    params = _random_params(rng)
+    if faults:
+        params.update(random_faults(np.random.default_rng(int(params["seed"]))))
+    return params
+
+
+def random_faults(rng: np.random.Generator) -> dict[str, float | int]:
+    """Each fault on in about one tank in four."""
+    def on() -> bool:
+        return bool(rng.uniform() < 0.25)
+
+    return {
+        "level_drift_rate": float(rng.uniform(-0.002, 0.002)) if on() else 0.0,
+        "valve_slow_time_constant": float(rng.uniform(5.0, 60.0)) if on() else 0.0,
+        "level_freeze": int(on()),
+        "level_fail": int(rng.integers(1, 3)) if on() else FAIL_NONE,
+        "valve_stuck": int(on()),
+        "inlet_trip": int(on()),
+    }
+
+
+def _random_params(rng: np.random.Generator) -> dict[str, float | int]:
     height = float(rng.uniform(2.0, 8.0))
     inlet = float(rng.uniform(0.2, 2.5))
     mode = int(rng.choice([AUTO, AUTO, AUTO, MANUAL, EXTERNAL]))

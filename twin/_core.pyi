@@ -28,6 +28,13 @@ ON_ERROR: Final[int]  # 1: the original simulator's behaviour
 CONSTANT: Final[int]  # 0
 BROWNIAN: Final[int]  # 1
 
+# Level transmitter failure signals (``TankParams.level_fail``, NAMUR NE43; docs/faults.md).
+FAIL_NONE: Final[int]  # 0
+FAIL_LOW: Final[int]  # 1: 3.5 mA, the level reads FAIL_LOW_LEVEL_FRACTION * height
+FAIL_HIGH: Final[int]  # 2: 21.5 mA, the level reads FAIL_HIGH_LEVEL_FRACTION * height
+FAIL_LOW_LEVEL_FRACTION: Final[float]  # -0.03125 = (3.5 - 4) / 16
+FAIL_HIGH_LEVEL_FRACTION: Final[float]  # 1.09375 = (21.5 - 4) / 16
+
 # Status flag bits (``Plant.flags``).
 FLAG_OVERFLOWING: Final[int]  # 1: the level is at H and inflow is spilling
 FLAG_EMPTY: Final[int]  # 2: the level is at 0
@@ -79,7 +86,14 @@ class TankParams:
     disturbance_min: float  # [m3/s], >= 0
     disturbance_max: float  # [m3/s], >= disturbance_min
     seed: int  # unsigned 64-bit seed of this tank's noise and disturbance generators
-    leak_flow: float  # q_leak [m3/s], >= 0
+    leak_flow: float  # q_leak [m3/s], >= 0 (a fault)
+    # Faults (docs/faults.md), all runtime fields:
+    level_drift_rate: float  # [m/s] within [-1, 1]; the measurement drifts while != 0, 0 clears
+    valve_slow_time_constant: float  # [s] >= 0; while > 0 the actuator lag uses it instead of tau_v
+    level_freeze: int  # 0 | 1: the measured level holds its last value
+    level_fail: int  # FAIL_NONE | FAIL_LOW | FAIL_HIGH
+    valve_stuck: int  # 0 | 1: the valve position holds; commands are ignored
+    inlet_trip: int  # 0 | 1: inlet flow 0 (no Brownian draw); the previous inlet returns at 0
 
     def __init__(self, **kwargs: float | int) -> None:
         """Defaults overridden by keyword; an unknown keyword raises TypeError."""
@@ -149,7 +163,8 @@ class Plant:
 
     def set_inlet_flow(self, tank: int, value: float) -> None:
         """Inlet flow [m3/s], >= 0, for the next step. A BROWNIAN tank clips it to
-        [disturbance_min, disturbance_max] at the end of that step."""
+        [disturbance_min, disturbance_max] at the end of that step. While the inlet is
+        tripped (``inlet_trip``) the flow stays 0 and this value applies when the trip ends."""
 
     def set_valve_command(self, tank: int, value: float) -> None:
         """Operator/PLC valve command [1], within [0, 1]; effective in MANUAL and EXTERNAL.
@@ -226,6 +241,10 @@ class Plant:
     def error(self) -> npt.NDArray[np.float64]: ...
     @property
     def integral(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def level_drift(self) -> npt.NDArray[np.float64]:
+        """Offset the level drift fault has accumulated [m] (0 while it is off)."""
+
     @property
     def mode(self) -> npt.NDArray[np.int32]: ...
     @property

@@ -149,6 +149,8 @@ const DoubleView kDoubleViews[] = {
      tank::kControllerOutput},
     {"error", "Control error h_sp - h_meas [m].", false, tank::kError},
     {"integral", "Integrator state z [m s].", false, tank::kIntegral},
+    {"level_drift", "Offset the level drift fault has accumulated [m].", false,
+     tank::kLevelDrift},
 };
 
 py::array double_view(py::handle self, const DoubleView& v) {
@@ -274,6 +276,11 @@ void bind_constants(py::module_& m) {
     m.attr("ON_ERROR") = int{tank::kOnError};
     m.attr("CONSTANT") = int{tank::kConstant};
     m.attr("BROWNIAN") = int{tank::kBrownian};
+    m.attr("FAIL_NONE") = int{tank::kFailNone};
+    m.attr("FAIL_LOW") = int{tank::kFailLow};
+    m.attr("FAIL_HIGH") = int{tank::kFailHigh};
+    m.attr("FAIL_LOW_LEVEL_FRACTION") = tank::kFailLowLevelFraction;
+    m.attr("FAIL_HIGH_LEVEL_FRACTION") = tank::kFailHighLevelFraction;
     m.attr("FLAG_OVERFLOWING") = tank::kFlagOverflowing;
     m.attr("FLAG_EMPTY") = tank::kFlagEmpty;
     m.attr("DT_MIN") = tank::kMinDt;

@@ -15,6 +15,7 @@ constexpr double kMaxFlow = 1e4;        // [m3/s] inlet, leak, disturbance bound
 constexpr double kMaxTime = 1e6;        // [s] controller and valve time constants
 constexpr double kMaxLevelOffset = 1e3; // [m] measurement bias and noise
 constexpr double kMinGain = 1e-9;       // [1/m] smallest non-zero |K_c|
+constexpr double kMaxDriftRate = 1.0;   // [m/s] sensor drift rate
 
 // Allowed interval of one float parameter.
 struct Range {
@@ -54,6 +55,8 @@ const Range kRanges[kFloatParamCount] = {
     /* disturbance_min */     {0.0, kMaxFlow, false, kNone, false, false, "m3/s"},
     /* disturbance_max */     {0.0, kMaxFlow, false, kNone, false, false, "m3/s"},
     /* leak_flow */           {0.0, kMaxFlow, false, kNone, false, false, "m3/s"},
+    /* level_drift_rate */    {-kMaxDriftRate, kMaxDriftRate, false, kNone, false, true, "m/s"},
+    /* valve_slow_time_constant */ {0.0, kMaxTime, false, kNone, false, false, "s"},
 };
 
 double TankParams::* const kFloatMembers[kFloatParamCount] = {
@@ -65,11 +68,13 @@ double TankParams::* const kFloatMembers[kFloatParamCount] = {
     &TankParams::output_max, &TankParams::integral_limit, &TankParams::noise_std,
     &TankParams::measurement_bias, &TankParams::disturbance_sigma,
     &TankParams::disturbance_min, &TankParams::disturbance_max, &TankParams::leak_flow,
+    &TankParams::level_drift_rate, &TankParams::valve_slow_time_constant,
 };
 
 int32_t TankParams::* const kIntMembers[kIntParamCount] = {
     &TankParams::valve_characteristic, &TankParams::derivative_on, &TankParams::mode,
-    &TankParams::disturbance,
+    &TankParams::disturbance, &TankParams::level_freeze, &TankParams::level_fail,
+    &TankParams::valve_stuck, &TankParams::inlet_trip,
 };
 
 // Allowed values of each integer parameter, as the message states them.
@@ -78,8 +83,12 @@ const char* const kIntChoices[kIntParamCount] = {
     "0 (ON_MEASUREMENT) or 1 (ON_ERROR)",
     "0 (AUTO), 1 (MANUAL) or 2 (EXTERNAL)",
     "0 (CONSTANT) or 1 (BROWNIAN)",
+    "0 (off) or 1 (on)",
+    "0 (FAIL_NONE), 1 (FAIL_LOW) or 2 (FAIL_HIGH)",
+    "0 (off) or 1 (on)",
+    "0 (off) or 1 (on)",
 };
-const int32_t kIntMax[kIntParamCount] = {1, 1, 2, 1};
+const int32_t kIntMax[kIntParamCount] = {1, 1, 2, 1, 1, 2, 1, 1};
 
 using K = ParamKind;
 using A = ParamAccess;
@@ -112,6 +121,12 @@ const ParamInfo kParams[kParamCount] = {
     {"disturbance_max", {K::kFloat, kDisturbanceMax}, A::kRuntime},
     {"seed", {K::kSeed, 0}, A::kStructural},
     {"leak_flow", {K::kFloat, kLeakFlow}, A::kRuntime},
+    {"level_drift_rate", {K::kFloat, kLevelDriftRate}, A::kRuntime},
+    {"valve_slow_time_constant", {K::kFloat, kValveSlowTimeConstant}, A::kRuntime},
+    {"level_freeze", {K::kInt, kLevelFreezeParam}, A::kRuntime},
+    {"level_fail", {K::kInt, kLevelFailParam}, A::kRuntime},
+    {"valve_stuck", {K::kInt, kValveStuckParam}, A::kRuntime},
+    {"inlet_trip", {K::kInt, kInletTripParam}, A::kRuntime},
 };
 
 std::string with_unit(const char* unit) { return *unit ? std::string(" ") + unit : ""; }

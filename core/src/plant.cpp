@@ -73,7 +73,8 @@ void Plant::refresh_derived(std::size_t i) {
                                                     st(kValvePosition)[i],
                                                     ip(kValveCharacteristicParam)[i],
                                                     fp(kRangeability)[i]);
-    derived(kValveAlpha)[i] = valve_lag_factor(dt_, fp(kValveTimeConstant)[i]);
+    const double slow = fp(kValveSlowTimeConstant)[i];  // the valve-slow fault's lag
+    derived(kValveAlpha)[i] = valve_lag_factor(dt_, slow > 0.0 ? slow : fp(kValveTimeConstant)[i]);
     derived(kValveMaxStep)[i] = valve_max_step(dt_, fp(kValveRateLimit)[i]);
     derived(kDtOverArea)[i] = dt_ / area;
     derived(kAreaOverDt)[i] = area / dt_;
@@ -96,6 +97,9 @@ void Plant::initialise(std::size_t i) {
     st(kError)[i] = st(kPrevError)[i] = error;
     st(kPrevMeasurement)[i] = measured;
     st(kIntegral)[i] = 0.0;
+    st(kLevelDrift)[i] = 0.0;
+    st(kInletRestore)[i] = p.inlet_flow;
+    if (p.inlet_trip) fp(kInletFlow)[i] = 0.0;
     flags_mut()[i] = p.initial_level > 0.0 ? 0 : kFlagEmpty;
     ctl()[i] = p.mode == kAuto ? kCtlBumplessPending : 0;
     noise_rng()[i] = p.seed;
@@ -127,6 +131,13 @@ void Plant::after_change(std::size_t i, const TankParams& before, const TankPara
     double& z = st(kIntegral)[i];
     z = pid_rescale_integral(tuning_of(before), tuning_of(after), z);
     if (before.mode != kAuto && after.mode == kAuto) ctl()[i] |= kCtlBumplessPending;
+    // Inlet pump trip: the inlet drops to 0 and comes back to what it was.
+    if (!before.inlet_trip && after.inlet_trip) {
+        st(kInletRestore)[i] = fp(kInletFlow)[i];
+        fp(kInletFlow)[i] = 0.0;
+    } else if (before.inlet_trip && !after.inlet_trip) {
+        fp(kInletFlow)[i] = st(kInletRestore)[i];
+    }
 }
 
 Status Plant::command(int64_t tank, const char* field, double value) {
@@ -140,8 +151,18 @@ Status Plant::set_setpoint(int64_t tank, double value) {
     return command(tank, "setpoint", value);
 }
 
+// While the inlet pump is tripped the new flow is kept for when the trip ends.
 Status Plant::set_inlet_flow(int64_t tank, double value) {
-    return command(tank, "inlet_flow", value);
+    Status s = check_tank(tank);
+    if (!s) return s;
+    const auto i = static_cast<std::size_t>(tank);
+    if (!ip(kInletTripParam)[i]) return command(tank, "inlet_flow", value);
+    TankParams p = gather(i);
+    p.inlet_flow = value;
+    s = validate_param(p, *find_param("inlet_flow"));
+    if (!s) return s.prefixed(tank_prefix(tank));
+    st(kInletRestore)[i] = value;
+    return {};
 }
 
 Status Plant::set_mode(int64_t tank, int64_t mode) {

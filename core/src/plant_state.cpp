@@ -15,7 +15,7 @@ namespace tank {
 namespace {
 
 constexpr char kMagic[8] = {'T', 'A', 'N', 'K', 'S', 'T', 'A', 'T'};
-constexpr uint32_t kFormatVersion = 1;
+constexpr uint32_t kFormatVersion = 2;  // 2: fault parameters and state
 constexpr uint32_t kByteOrderMark = 0x01020304;  // reads differently on another byte order
 
 struct Header {
@@ -91,6 +91,9 @@ Status Plant::check_loaded_tank(std::size_t i) const {
                     within(state(kValveCommand)[i], 0.0, 1.0) &&
                     within(state(kValvePosition)[i], 0.0, 1.0) &&
                     within(state(kIntegral)[i], -p.integral_limit, p.integral_limit) &&
+                    within(state(kLevelDrift)[i], -kMaxLevelDrift, kMaxLevelDrift) &&
+                    within(state(kInletRestore)[i], 0.0, 1e4) &&
+                    (!p.inlet_trip || p.inlet_flow == 0.0) &&
                     flags()[i] <= (kFlagOverflowing | kFlagEmpty) &&
                     ctl()[i] <= (kCtlBumplessPending | kCtlPrimed);
     return ok ? Status() : state_error("value out of range");

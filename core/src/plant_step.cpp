@@ -62,12 +62,13 @@ private:
     // Parameters.
     const double *height, *kv, *rangeability, *tau_v, *setpoint, *gain,
         *integral_time, *derivative_time, *bias, *u_min, *u_max, *z_max, *noise_std,
-        *meas_bias, *sigma, *q_min, *q_max, *leak;
-    const int32_t *characteristic, *derivative_on, *mode, *disturbance;
+        *meas_bias, *sigma, *q_min, *q_max, *leak, *drift_rate, *tau_slow;
+    const int32_t *characteristic, *derivative_on, *mode, *disturbance, *freeze, *fail,
+        *stuck, *tripped;
     double* inlet;  // moved by the Brownian disturbance
     // State.
     double *h, *meas, *q_out, *q_over, *q_leak, *x_cmd, *x, *u_out, *err, *z, *prev_meas,
-        *prev_err;
+        *prev_err, *drift;
     uint32_t* flags;
     uint32_t* ctl;
     uint64_t *noise_rng, *disturbance_rng;
@@ -96,6 +97,12 @@ StepKernel::StepKernel(Plant& p)
     q_min = p.fp(kDisturbanceMin);
     q_max = p.fp(kDisturbanceMax);
     leak = p.fp(kLeakFlow);
+    drift_rate = p.fp(kLevelDriftRate);
+    tau_slow = p.fp(kValveSlowTimeConstant);
+    freeze = p.ip(kLevelFreezeParam);
+    fail = p.ip(kLevelFailParam);
+    stuck = p.ip(kValveStuckParam);
+    tripped = p.ip(kInletTripParam);
     inlet = p.fp(kInletFlow);
     characteristic = p.ip(kValveCharacteristicParam);
     derivative_on = p.ip(kDerivativeOnParam);
@@ -113,6 +120,7 @@ StepKernel::StepKernel(Plant& p)
     z = p.st(kIntegral);
     prev_meas = p.st(kPrevMeasurement);
     prev_err = p.st(kPrevError);
+    drift = p.st(kLevelDrift);
     flags = p.flags_mut();
     ctl = p.ctl();
     noise_rng = p.noise_rng();
@@ -140,13 +148,26 @@ TANK_STAGE void StepKernel::advance_levels(std::size_t begin, std::size_t end) c
     for (std::size_t i = begin; i < end; ++i) flags[i] = level_flags(h[i], q_over[i]);
 }
 
-// 4: h_meas = h + bias + sigma N(0, 1); only noisy sensors draw.
+// 4: h_meas = h + bias + drift + sigma N(0, 1); only noisy sensors draw (a frozen or
+// failed sensor too, so the generator's position does not depend on those faults). Then
+// the transmitter faults: frozen holds the previous reading, fail low/high report the
+// level of the NE43 failure signal.
 TANK_STAGE void StepKernel::measure_levels(std::size_t begin, std::size_t end) const {
+    const double step = dt;
+    double held[kBlock];
     TANK_INDEPENDENT_ITERATIONS
-    for (std::size_t i = begin; i < end; ++i) meas[i] = h[i] + meas_bias[i];
-    if (!any_noise) return;
+    for (std::size_t i = begin; i < end; ++i) {
+        held[i - begin] = meas[i];
+        drift[i] = drift_offset(drift[i], drift_rate[i], step);
+        meas[i] = h[i] + meas_bias[i] + drift[i];
+    }
+    if (any_noise) {
+        for (std::size_t i = begin; i < end; ++i)
+            if (noise_std[i] > 0.0) meas[i] += noise_std[i] * standard_normal(noise_rng[i]);
+    }
+    TANK_INDEPENDENT_ITERATIONS
     for (std::size_t i = begin; i < end; ++i)
-        if (noise_std[i] > 0.0) meas[i] += noise_std[i] * standard_normal(noise_rng[i]);
+        meas[i] = sensor_reading(meas[i], held[i - begin], freeze[i] != 0, fail[i], height[i]);
 }
 
 inline PidTuning StepKernel::tuning(std::size_t i) const {
@@ -217,7 +238,9 @@ void StepKernel::transfer_bumplessly(std::size_t begin, std::size_t end, const d
 TANK_STAGE void StepKernel::actuate_valves(std::size_t begin, std::size_t end) const {
     TANK_INDEPENDENT_ITERATIONS
     for (std::size_t i = begin; i < end; ++i)
-        x[i] = move_valve(x[i], x_cmd[i], alpha[i], tau_v[i] > 0.0, max_step[i]);
+        x[i] = stuck[i] ? x[i]
+                        : move_valve(x[i], x_cmd[i], alpha[i],
+                                     (tau_v[i] > 0.0) | (tau_slow[i] > 0.0), max_step[i]);
     TANK_INDEPENDENT_ITERATIONS
     for (std::size_t i = begin; i < end; ++i) c[i] = kv[i] * x[i];
     if (!any_equal_percentage) return;
@@ -226,11 +249,12 @@ TANK_STAGE void StepKernel::actuate_valves(std::size_t begin, std::size_t end) c
             c[i] = valve_flow_coefficient(kv[i], x[i], kEqualPercentage, rangeability[i]);
 }
 
-// 7: Brownian inflow for the next step, clipped to [q_min, q_max].
+// 7: Brownian inflow for the next step, clipped to [q_min, q_max]; a tripped inlet pump
+// stays at 0 and does not draw.
 TANK_STAGE void StepKernel::disturb_inlets(std::size_t begin, std::size_t end) const {
     if (!any_brownian) return;
     for (std::size_t i = begin; i < end; ++i) {
-        if (disturbance[i] != kBrownian) continue;
+        if (disturbance[i] != kBrownian || tripped[i]) continue;
         const double next = inlet[i] + sigma[i] * standard_normal(disturbance_rng[i]);
         inlet[i] = std::clamp(next, q_min[i], q_max[i]);
     }

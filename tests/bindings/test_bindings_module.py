@@ -23,7 +23,10 @@ def test_constants() -> None:
     assert (_core.CONSTANT, _core.BROWNIAN) == (0, 1)
     assert (_core.FLAG_OVERFLOWING, _core.FLAG_EMPTY) == (1, 2)
     assert (_core.DT_MIN, _core.DT_MAX) == (0.001, 10.0)
-    assert len(_core.PARAM_FIELDS) == 28
+    assert (_core.FAIL_NONE, _core.FAIL_LOW, _core.FAIL_HIGH) == (0, 1, 2)
+    assert len(_core.PARAM_FIELDS) == 34
+    assert _core.PARAM_FIELDS[-6:] == ("level_drift_rate", "valve_slow_time_constant",
+                                       "level_freeze", "level_fail", "valve_stuck", "inlet_trip")
     assert set(_core.RUNTIME_FIELDS) < set(_core.PARAM_FIELDS)
     assert "area" not in _core.RUNTIME_FIELDS and "gain" in _core.RUNTIME_FIELDS
 
@@ -63,7 +66,7 @@ def test_views_types_and_shapes() -> None:
     plant = _core.Plant([_core.TankParams() for _ in range(5)])
     floats = ["level", "level_true", "setpoint", "inlet_flow", "outlet_flow", "overflow_flow",
               "leak_flow", "valve_command", "valve_position", "controller_output", "error",
-              "integral"]
+              "integral", "level_drift"]
     for name in floats:
         view = getattr(plant, name)
         assert view.dtype == np.float64 and view.shape == (5,), name

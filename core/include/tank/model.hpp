@@ -81,6 +81,29 @@ inline double move_valve(double x, double x_cmd, double alpha, bool lagged, doub
     return std::clamp(limited, 0.0, 1.0);
 }
 
+// Level transmitter (docs/faults.md): a 4-20 mA signal spanning 0..H. NE43 failure
+// signals 3.5 mA (fail low) and 21.5 mA (fail high) read as the level they map to:
+// (3.5 - 4) / 16 H = -0.03125 H and (21.5 - 4) / 16 H = 1.09375 H (exact in binary).
+constexpr double kFailLowLevelFraction = -0.03125;
+constexpr double kFailHighLevelFraction = 1.09375;
+constexpr double kMaxLevelDrift = 1e3;  // [m] the drift offset is held within +-this
+
+// Drift offset after one step: accumulates rate dt while the rate is non-zero, returns to
+// 0 when the drift fault is switched off (rate 0).
+inline double drift_offset(double offset, double rate, double dt) {
+    const double moved = std::clamp(offset + rate * dt, -kMaxLevelDrift, kMaxLevelDrift);
+    return rate != 0.0 ? moved : 0.0;
+}
+
+// What the transmitter reports: a failure signal's level, else the held value while
+// frozen, else the fresh measurement.
+inline double sensor_reading(double fresh, double held, bool frozen, int32_t fail, double height) {
+    const double live = frozen ? held : fresh;
+    const double failed = fail == kFailLow ? height * kFailLowLevelFraction
+                                           : height * kFailHighLevelFraction;
+    return fail == kFailNone ? live : failed;
+}
+
 // Lag factor of the actuator over one step; -expm1 keeps it exact when tau_v >> dt.
 double valve_lag_factor(double dt, double time_constant);
 // Largest move of the valve in one step [1]; +inf when the rate is unlimited (0).

@@ -21,6 +21,8 @@ enum ValveCharacteristic : int32_t { kLinear = 0, kEqualPercentage = 1 };
 enum DerivativeOn : int32_t { kOnMeasurement = 0, kOnError = 1 };
 // Inlet flow disturbance.
 enum Disturbance : int32_t { kConstant = 0, kBrownian = 1 };
+// Level transmitter failure signal (NAMUR NE43): none, fail low (< 3.6 mA), fail high (> 21 mA).
+enum LevelFail : int32_t { kFailNone = 0, kFailLow = 1, kFailHigh = 2 };
 
 struct TankParams {
     double area = 120.0;                   // A [m2]
@@ -51,6 +53,13 @@ struct TankParams {
     double disturbance_max = 1.2;          // [m3/s]
     uint64_t seed = 0;                     // seed of the tank's noise and disturbance generators
     double leak_flow = 0.0;                // q_leak [m3/s]
+    // Faults (docs/faults.md); leak_flow, noise_std and measurement_bias above are faults too.
+    double level_drift_rate = 0.0;         // [m/s] sensor drift while != 0
+    double valve_slow_time_constant = 0.0; // [s] actuator lag replacing tau_v while > 0
+    int32_t level_freeze = 0;              // 1: the measurement holds its last value
+    int32_t level_fail = kFailNone;        // NE43 failure signal of the level transmitter
+    int32_t valve_stuck = 0;               // 1: the valve position holds, commands are ignored
+    int32_t inlet_trip = 0;                // 1: inlet pump tripped, inlet flow 0
 };
 
 // Float parameters, in storage order.
@@ -59,12 +68,13 @@ enum FloatParam : int {
     kInitialLevel, kSetpoint, kInletFlow, kInitialValve, kGain, kIntegralTime,
     kDerivativeTime, kBias, kOutputMin, kOutputMax, kIntegralLimit, kNoiseStd,
     kMeasurementBias, kDisturbanceSigma, kDisturbanceMin, kDisturbanceMax, kLeakFlow,
-    kFloatParamCount
+    kLevelDriftRate, kValveSlowTimeConstant, kFloatParamCount
 };
 
 // Integer (enumerated) parameters, in storage order.
 enum IntParam : int { kValveCharacteristicParam, kDerivativeOnParam, kModeParam,
-                      kDisturbanceParam, kIntParamCount };
+                      kDisturbanceParam, kLevelFreezeParam, kLevelFailParam,
+                      kValveStuckParam, kInletTripParam, kIntParamCount };
 
 enum class ParamKind { kFloat, kInt, kSeed };
 

@@ -31,6 +31,8 @@ enum StateColumn : int {
     kIntegral,          // z [m s]
     kPrevMeasurement,   // h_meas of the previous step [m], for d on measurement
     kPrevError,         // e of the previous step [m], for d on error
+    kLevelDrift,        // offset the drift fault has accumulated [m]
+    kInletRestore,      // inlet flow restored when an inlet trip ends [m3/s]
     kStateColumnCount
 };
 
