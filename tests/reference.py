@@ -21,9 +21,11 @@ LINEAR, EQUAL_PERCENTAGE = 0, 1
 ON_MEASUREMENT, ON_ERROR = 0, 1
 CONSTANT, BROWNIAN = 0, 1
 FLAG_OVERFLOWING, FLAG_EMPTY = 1, 2
-FAIL_NONE, FAIL_LOW, FAIL_HIGH = 0, 1, 2
-# NE43 failure signals 3.5 mA and 21.5 mA on a 4-20 mA transmitter spanning 0..H.
+FAIL_NONE, FAIL_LOW, FAIL_HIGH, FAIL_WIRE_BREAK = 0, 1, 2, 3
+# NE43 failure signals 3.5 mA and 21.5 mA, and a wire break (0 mA), on a 4-20 mA
+# transmitter spanning 0..H.
 FAIL_LOW_LEVEL, FAIL_HIGH_LEVEL = (3.5 - 4.0) / 16.0, (21.5 - 4.0) / 16.0
+WIRE_BREAK_LEVEL = (0.0 - 4.0) / 16.0
 MAX_LEVEL_DRIFT = 1e3
 
 # PHYSICS.md "Defaults", plus the optional features switched off.
@@ -196,8 +198,9 @@ class ReferencePlant:
             measured = np.where(noisy, measured + p["noise_std"] * self.noise.normal(noisy),
                                 measured)
         live = np.where(p["level_freeze"] != 0, held, measured)
-        failed = np.where(p["level_fail"] == FAIL_LOW, p["height"] * FAIL_LOW_LEVEL,
-                          p["height"] * FAIL_HIGH_LEVEL)
+        fraction = np.select([p["level_fail"] == FAIL_LOW, p["level_fail"] == FAIL_HIGH],
+                             [FAIL_LOW_LEVEL, FAIL_HIGH_LEVEL], WIRE_BREAK_LEVEL)
+        failed = p["height"] * fraction
         self.level = np.where(p["level_fail"] == FAIL_NONE, live, failed)
 
     def _control(self) -> None:
@@ -278,7 +281,7 @@ def random_faults(rng: np.random.Generator) -> dict[str, float | int]:
         "level_drift_rate": float(rng.uniform(-0.002, 0.002)) if on() else 0.0,
         "valve_slow_time_constant": float(rng.uniform(5.0, 60.0)) if on() else 0.0,
         "level_freeze": int(on()),
-        "level_fail": int(rng.integers(1, 3)) if on() else FAIL_NONE,
+        "level_fail": int(rng.integers(1, 4)) if on() else FAIL_NONE,
         "valve_stuck": int(on()),
         "inlet_trip": int(on()),
     }

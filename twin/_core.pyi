@@ -32,8 +32,10 @@ BROWNIAN: Final[int]  # 1
 FAIL_NONE: Final[int]  # 0
 FAIL_LOW: Final[int]  # 1: 3.5 mA, the level reads FAIL_LOW_LEVEL_FRACTION * height
 FAIL_HIGH: Final[int]  # 2: 21.5 mA, the level reads FAIL_HIGH_LEVEL_FRACTION * height
+FAIL_WIRE_BREAK: Final[int]  # 3: 0 mA, the level reads WIRE_BREAK_LEVEL_FRACTION * height
 FAIL_LOW_LEVEL_FRACTION: Final[float]  # -0.03125 = (3.5 - 4) / 16
 FAIL_HIGH_LEVEL_FRACTION: Final[float]  # 1.09375 = (21.5 - 4) / 16
+WIRE_BREAK_LEVEL_FRACTION: Final[float]  # -0.25 = (0 - 4) / 16
 
 # Status flag bits (``Plant.flags``).
 FLAG_OVERFLOWING: Final[int]  # 1: the level is at H and inflow is spilling
@@ -91,7 +93,7 @@ class TankParams:
     level_drift_rate: float  # [m/s] within [-1, 1]; the measurement drifts while != 0, 0 clears
     valve_slow_time_constant: float  # [s] >= 0; while > 0 the actuator lag uses it instead of tau_v
     level_freeze: int  # 0 | 1: the measured level holds its last value
-    level_fail: int  # FAIL_NONE | FAIL_LOW | FAIL_HIGH
+    level_fail: int  # FAIL_NONE | FAIL_LOW | FAIL_HIGH | FAIL_WIRE_BREAK
     valve_stuck: int  # 0 | 1: the valve position holds; commands are ignored
     inlet_trip: int  # 0 | 1: inlet flow 0 (no Brownian draw); the previous inlet returns at 0
 

@@ -279,8 +279,10 @@ void bind_constants(py::module_& m) {
     m.attr("FAIL_NONE") = int{tank::kFailNone};
     m.attr("FAIL_LOW") = int{tank::kFailLow};
     m.attr("FAIL_HIGH") = int{tank::kFailHigh};
+    m.attr("FAIL_WIRE_BREAK") = int{tank::kFailWireBreak};
     m.attr("FAIL_LOW_LEVEL_FRACTION") = tank::kFailLowLevelFraction;
     m.attr("FAIL_HIGH_LEVEL_FRACTION") = tank::kFailHighLevelFraction;
+    m.attr("WIRE_BREAK_LEVEL_FRACTION") = tank::kWireBreakLevelFraction;
     m.attr("FLAG_OVERFLOWING") = tank::kFlagOverflowing;
     m.attr("FLAG_EMPTY") = tank::kFlagEmpty;
     m.attr("DT_MIN") = tank::kMinDt;

@@ -84,11 +84,11 @@ const char* const kIntChoices[kIntParamCount] = {
     "0 (AUTO), 1 (MANUAL) or 2 (EXTERNAL)",
     "0 (CONSTANT) or 1 (BROWNIAN)",
     "0 (off) or 1 (on)",
-    "0 (FAIL_NONE), 1 (FAIL_LOW) or 2 (FAIL_HIGH)",
+    "0 (FAIL_NONE), 1 (FAIL_LOW), 2 (FAIL_HIGH) or 3 (FAIL_WIRE_BREAK)",
     "0 (off) or 1 (on)",
     "0 (off) or 1 (on)",
 };
-const int32_t kIntMax[kIntParamCount] = {1, 1, 2, 1, 1, 2, 1, 1};
+const int32_t kIntMax[kIntParamCount] = {1, 1, 2, 1, 1, 3, 1, 1};
 
 using K = ParamKind;
 using A = ParamAccess;

@@ -23,7 +23,7 @@ def test_constants() -> None:
     assert (_core.CONSTANT, _core.BROWNIAN) == (0, 1)
     assert (_core.FLAG_OVERFLOWING, _core.FLAG_EMPTY) == (1, 2)
     assert (_core.DT_MIN, _core.DT_MAX) == (0.001, 10.0)
-    assert (_core.FAIL_NONE, _core.FAIL_LOW, _core.FAIL_HIGH) == (0, 1, 2)
+    assert (_core.FAIL_NONE, _core.FAIL_LOW, _core.FAIL_HIGH, _core.FAIL_WIRE_BREAK) == (0, 1, 2, 3)
     assert len(_core.PARAM_FIELDS) == 34
     assert _core.PARAM_FIELDS[-6:] == ("level_drift_rate", "valve_slow_time_constant",
                                        "level_freeze", "level_fail", "valve_stuck", "inlet_trip")

@@ -46,16 +46,18 @@ def test_frozen_level_holds_its_last_value_while_the_tank_moves() -> None:
     assert p.level[0] == pytest.approx(p.level_true[0], abs=0.05)
 
 
-@pytest.mark.parametrize(("fail", "fraction"), [(_core.FAIL_LOW, -0.03125),
-                                                (_core.FAIL_HIGH, 1.09375)])
-def test_failed_transmitter_reads_the_level_of_its_ne43_signal(fail: int, fraction: float) -> None:
+@pytest.mark.parametrize(("fail", "fraction", "milliamps"), [
+    (_core.FAIL_LOW, -0.03125, 3.5), (_core.FAIL_HIGH, 1.09375, 21.5),
+    (_core.FAIL_WIRE_BREAK, -0.25, 0.0)])
+def test_failed_transmitter_reads_the_level_of_its_ne43_signal(
+        fail: int, fraction: float, milliamps: float) -> None:
     p = plant(height=4.0, initial_level=2.0, setpoint=2.0, noise_std=0.01, seed=9)
     p.set_param(0, "level_fail", fail)
     p.step(1)
     assert p.level[0] == 4.0 * fraction
-    assert 4 + 16 * p.level[0] / 4.0 == pytest.approx(3.5 if fail == _core.FAIL_LOW else 21.5)
+    assert 4 + 16 * p.level[0] / 4.0 == milliamps
     p.step(600)  # the PID chases the failure signal: fail low closes, fail high opens
-    assert p.valve_command[0] == (0.0 if fail == _core.FAIL_LOW else 1.0)
+    assert p.valve_command[0] == (1.0 if fail == _core.FAIL_HIGH else 0.0)
     p.set_param(0, "level_fail", _core.FAIL_NONE)
     p.step(1)
     assert p.level[0] == pytest.approx(p.level_true[0], abs=0.05)
@@ -126,7 +128,7 @@ def test_reset_clears_runtime_faults() -> None:
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [
-    ("level_fail", 3, "level_fail: must be 0 (FAIL_NONE), 1 (FAIL_LOW) or 2 (FAIL_HIGH)"),
+    ("level_fail", 4, "level_fail: must be 0 (FAIL_NONE), 1 (FAIL_LOW), 2 (FAIL_HIGH) or 3"),
     ("valve_stuck", 0.5, "valve_stuck: must be 0 (off) or 1 (on) (got 0.5)"),
     ("level_drift_rate", 2.0, "level_drift_rate: must be within [-1, 1] m/s (got 2.0)"),
     ("valve_slow_time_constant", -1.0, "valve_slow_time_constant: must be >= 0 (got -1.0)"),

@@ -82,10 +82,12 @@ inline double move_valve(double x, double x_cmd, double alpha, bool lagged, doub
 }
 
 // Level transmitter (docs/faults.md): a 4-20 mA signal spanning 0..H. NE43 failure
-// signals 3.5 mA (fail low) and 21.5 mA (fail high) read as the level they map to:
-// (3.5 - 4) / 16 H = -0.03125 H and (21.5 - 4) / 16 H = 1.09375 H (exact in binary).
+// signals 3.5 mA (fail low) and 21.5 mA (fail high) and a wire break (0 mA) read as the
+// level they map to: (3.5 - 4) / 16 H = -0.03125 H, (21.5 - 4) / 16 H = 1.09375 H and
+// -4 / 16 H = -0.25 H (all exact in binary).
 constexpr double kFailLowLevelFraction = -0.03125;
 constexpr double kFailHighLevelFraction = 1.09375;
+constexpr double kWireBreakLevelFraction = -0.25;
 constexpr double kMaxLevelDrift = 1e3;  // [m] the drift offset is held within +-this
 
 // Drift offset after one step: accumulates rate dt while the rate is non-zero, returns to
@@ -99,8 +101,10 @@ inline double drift_offset(double offset, double rate, double dt) {
 // frozen, else the fresh measurement.
 inline double sensor_reading(double fresh, double held, bool frozen, int32_t fail, double height) {
     const double live = frozen ? held : fresh;
-    const double failed = fail == kFailLow ? height * kFailLowLevelFraction
-                                           : height * kFailHighLevelFraction;
+    const double fraction = fail == kFailLow    ? kFailLowLevelFraction
+                            : fail == kFailHigh ? kFailHighLevelFraction
+                                                : kWireBreakLevelFraction;
+    const double failed = height * fraction;
     return fail == kFailNone ? live : failed;
 }
 

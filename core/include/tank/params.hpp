@@ -21,8 +21,9 @@ enum ValveCharacteristic : int32_t { kLinear = 0, kEqualPercentage = 1 };
 enum DerivativeOn : int32_t { kOnMeasurement = 0, kOnError = 1 };
 // Inlet flow disturbance.
 enum Disturbance : int32_t { kConstant = 0, kBrownian = 1 };
-// Level transmitter failure signal (NAMUR NE43): none, fail low (< 3.6 mA), fail high (> 21 mA).
-enum LevelFail : int32_t { kFailNone = 0, kFailLow = 1, kFailHigh = 2 };
+// Level transmitter failure signal (NAMUR NE43): none, fail low (< 3.6 mA), fail high
+// (> 21 mA), wire break (0 mA).
+enum LevelFail : int32_t { kFailNone = 0, kFailLow = 1, kFailHigh = 2, kFailWireBreak = 3 };
 
 struct TankParams {
     double area = 120.0;                   // A [m2]
