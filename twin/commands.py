@@ -88,6 +88,18 @@ class CommandValidator:
             raise UnknownTagError(f"tank {tank}", f"no such tank (plant has {count})")
         return tag
 
+    def check_value(self, name: str, tank: int | None, value: Any) -> tuple[Tag, Value]:
+        """The checks that need no plant state (tag, tank, writable, type, range): for
+        files that will write later (scenarios). Returns the tag and the converted value."""
+        tag = self.resolve(name, tank)
+        target = _target(tag, tank)
+        if not tag.writable:
+            raise NotWritableError(target, "read-only")
+        converted = _convert(tag, value, target)
+        settings = None if tank is None else self._config.tanks[tank].settings
+        _check_range(tag, converted, settings, target)
+        return tag, converted
+
     def validate(
         self, name: str, tank: int | None, value: Any, source: Source, current: CurrentValue
     ) -> Command:
