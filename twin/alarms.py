@@ -20,7 +20,7 @@ it. Everything is vectorised over the tanks.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -107,6 +107,24 @@ class LevelAlarms:
             self._transition(self._state, new_state, level)
             self._state = new_state
         return self._columns()
+
+    # -- state file (Engine.saved_state / restore) ------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"settings": {k: v.tolist() for k, v in self._settings.items()},
+                "active": {k: v.tolist() for k, v in self._active.items()},
+                "state": self._state.tolist(), "acked": self._acked.tolist(),
+                "confirmed": self._confirmed.tolist()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        n = len(self._names)
+        for key, values in state["settings"].items():
+            if key in self._settings and len(values) == n:
+                self._settings[key] = np.array(values, dtype=np.float64)
+        self._active = {k: np.array(v, dtype=bool) for k, v in state["active"].items()}
+        self._state = np.array(state["state"], dtype=np.int8)
+        self._acked = np.array(state["acked"], dtype=bool)
+        self._confirmed = np.array(state["confirmed"], dtype=bool)
+        self._dirty = True
 
     # -- internals ----------------------------------------------------------------
     def _set_limit(self, command: Command, key: str, tank: int, value: float) -> None:

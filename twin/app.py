@@ -31,7 +31,8 @@ log = structlog.get_logger(__name__)
 
 
 class Twin:
-    def __init__(self, config: PlantConfig, *, clock: Clock | None = None, dev: bool = False):
+    def __init__(self, config: PlantConfig, *, clock: Clock | None = None, dev: bool = False,
+                 headless: bool = False):
         self.config = config
         self.tags = TagTable()
         self.errors = ErrorReporter(dev)
@@ -56,6 +57,7 @@ class Twin:
             if config.opcua.enabled else None
         )
         self.metrics_server: MetricsServer | None = None
+        self.headless = headless  # no protocol or metrics server (tank-twin simulate)
         self.ready = False
         self._stack: contextlib.AsyncExitStack | None = None
 
@@ -67,6 +69,8 @@ class Twin:
         twin/modbus).
         """
         front_ends: list[contextlib.AbstractAsyncContextManager[object]] = []
+        if self.headless:
+            return front_ends
         if self.opcua is not None:
             front_ends.append(self.opcua)
         if self.modbus.active:
@@ -83,7 +87,7 @@ class Twin:
             for front_end in self._front_ends():
                 await stack.enter_async_context(front_end)
             await stack.enter_async_context(LoopLagMonitor(self.metrics.loop_lag))
-            if self.config.metrics.enabled:
+            if self.config.metrics.enabled and not self.headless:
                 server = MetricsServer(
                     self.registry,
                     self.config.metrics.host,

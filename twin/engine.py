@@ -60,6 +60,11 @@ class EngineExtension(Protocol):
     ) -> dict[str, np.ndarray]: ...
 
 
+# An extension may also keep state across a restart (twin/state_file.py): then it has
+#   def state_dict(self) -> dict[str, Any]: ...          (JSON-able)
+#   def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
 class _NullObserver:
     def scan_done(self, duration: float, lateness: float) -> None:
         pass
@@ -188,6 +193,39 @@ class Engine:
             return
         self._report(source, "rejected", target="step", value=scans, reason=error.reason)
         raise error
+
+    # -- state file (twin/state_file.py) -------------------------------------------
+    def saved_state(self) -> tuple[bytes, dict[str, Any]]:
+        """The plant's bytes and the engine's Python-side state (JSON-able), taken
+        together; call it between scans (from a subscriber, or while stopped)."""
+        extensions = {}
+        for prefix, ext in self._extensions.items():
+            state_dict = getattr(ext, "state_dict", None)  # optional on an extension
+            if state_dict is not None:
+                extensions[prefix] = state_dict()
+        info = {"scans": self._scans, "overruns": self._overruns, "running": self._running,
+                "time_scale": self._time_scale, "step_request": self._lock_request,
+                "step_ack": self._lock_request - self._lock_remaining,
+                "extensions": extensions}
+        return self.plant.save_state(), info
+
+    def restore(self, plant_state: bytes, info: dict[str, Any]) -> None:
+        """Continue from ``saved_state()`` output (before the engine runs). ValueError if
+        the plant does not match."""
+        self.plant.load_state(plant_state)
+        self._scans = int(info["scans"])
+        self._overruns = int(info.get("overruns", 0))
+        self._running = bool(info["running"])
+        self._time_scale = float(info["time_scale"])
+        self._lock_request = int(info.get("step_ack", 0))  # owed scans are not replayed
+        self._lock_remaining = 0
+        for prefix, state in info.get("extensions", {}).items():
+            ext = self._extensions.get(prefix)
+            if ext is not None and hasattr(ext, "load_state_dict"):
+                ext.load_state_dict(state)
+        self._reanchor = True
+        self._params = self._copy_params()
+        self.snapshot = self._make_snapshot(self._copy_state())
 
     async def wait_scans(self, count: int = 1) -> Snapshot:
         """Wait until ``count`` more scans have completed; returns the latest snapshot."""
