@@ -159,6 +159,11 @@ class Engine:
         return self.snapshot.value(tag, tank)
 
     @property
+    def idle(self) -> bool:
+        """Paused with no scan owed: the plant stands still between scans."""
+        return not self._running and self._step_budget == 0 and self._lock_remaining == 0
+
+    @property
     def writes_pending(self) -> bool:
         """True while accepted writes wait for the next scan; while False, ``current``
         equals the snapshot for every tank tag (front ends then serve reads from it)."""

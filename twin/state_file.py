@@ -166,6 +166,8 @@ class StateKeeper:
 
     async def save(self) -> SavedState:
         """Capture at the next scan boundary (at once if none comes soon) and write."""
+        if self.engine.idle:  # paused: no scan comes, the plant stands still
+            return await self._write(self.capture())
         loop = asyncio.get_running_loop()
         self._captured = loop.create_future()
         self._want = True
@@ -173,9 +175,12 @@ class StateKeeper:
         wait = sim.scan_period / max(self.engine.snapshot.time_scale, 1e-9) + 0.5
         try:
             state = await asyncio.wait_for(asyncio.shield(self._captured), wait)
-        except TimeoutError:  # paused: no scan runs, the plant is still
+        except TimeoutError:  # paused meanwhile: no scan runs
             self._want = False
             state = self.capture()
+        return await self._write(state)
+
+    async def _write(self, state: SavedState) -> SavedState:
         data = encode(state)
         await asyncio.to_thread(write_atomic, self.path, data)
         self.saves += 1

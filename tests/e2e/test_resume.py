@@ -107,3 +107,21 @@ def test_sigkill_loses_at_most_the_last_save_interval_and_resume_continues(
     assert "state_resumed" in err
     final = state_file.read(path)  # saved on shutdown
     assert final.sim_time >= resumed
+
+
+def test_a_damaged_or_foreign_state_file_is_refused_with_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "twin.state"
+    done = subprocess.run([str(EXE), "simulate", "--until", "5", "--state", str(path)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    data = path.read_bytes()
+    assert state_file.read(path).sim_time == 5.0
+    (tmp_path / "cut.state").write_bytes(data[:-10])
+    two = tmp_path / "two.toml"
+    two.write_text("[opcua]\nenabled = false\n[modbus]\nenabled = false\n"
+                   "[metrics]\nenabled = false\n[[tanks]]\nname = 'A'\n[[tanks]]\nname = 'B'\n")
+    for state, config in (("cut.state", []), ("twin.state", ["--config", str(two)])):
+        run = subprocess.run([str(EXE), "run", *config, "--state", state, "--resume"],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert run.returncode == 2, run.stderr
+        assert "state" in run.stderr.splitlines()[-1]

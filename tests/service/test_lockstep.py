@@ -1,14 +1,17 @@
 """Lock-step: write step_request = step_ack + n, the twin advances exactly n scans, then
-step_ack = step_request. In the engine (fake clock) and over Modbus TCP."""
+step_ack = step_request. In the engine (fake clock), over Modbus TCP and over OPC UA."""
 
 from __future__ import annotations
 
 import asyncio
 import struct
+from pathlib import Path
 
 import pytest
+from asyncua import ua
 from plants import test_plant
 from protocol.modbus.modbus_client import RawClient, read_pdu, write_registers_pdu
+from protocol.opcua.opcua_rig import client, demo, node, ns_of
 
 from twin.app import Twin
 from twin.clock import FakeClock
@@ -136,3 +139,22 @@ async def test_lock_step_over_modbus_tcp() -> None:
             assert reply == bytes([0x90, 0x03])  # behind the last request: illegal data value
         finally:
             await client.close()
+
+
+async def test_lock_step_over_opc_ua(tmp_path: Path) -> None:
+    async with Twin(demo(tmp_path, simulation={"start_paused": True})) as twin:
+        assert twin.opcua is not None
+        async with client(twin.opcua.endpoint) as c:
+            ns = await ns_of(c)
+            request = node(c, ns, "Simulation.step_request")
+            ack = node(c, ns, "Simulation.step_ack")
+            scans = node(c, ns, "Simulation.scan_count")
+            assert await ack.read_value() == 0
+            await request.write_value(ua.DataValue(ua.Variant(7, ua.VariantType.UInt64)))
+            async with asyncio.timeout(5):
+                while await ack.read_value() != 7:
+                    await asyncio.sleep(0.005)
+            assert await scans.read_value() == 7
+            with pytest.raises(ua.UaStatusCodeError) as refused:
+                await request.write_value(ua.DataValue(ua.Variant(6, ua.VariantType.UInt64)))
+            assert refused.value.code == ua.StatusCodes.BadOutOfRange  # type: ignore[attr-defined]
