@@ -103,6 +103,9 @@ class Engine:
         self._running = not config.simulation.start_paused
         self._time_scale = config.simulation.time_scale
         self._step_budget = 0
+        # Step in the event loop's thread instead of the worker: faster when nothing else
+        # must answer meanwhile (tank-twin simulate, no servers).
+        self.inline_steps = False
         self._lock_request = 0  # lock-step: the last step_request applied
         self._lock_remaining = 0  # scans still owed to it (step_ack = request - remaining)
         self._reanchor = True
@@ -280,8 +283,11 @@ class Engine:
     async def _scan(self, lateness: float) -> None:
         started = self.clock.now()
         params_changed, done = self._apply_commands()
-        loop = asyncio.get_running_loop()
-        state = await loop.run_in_executor(self._executor, self._step_and_copy)
+        if self.inline_steps:
+            state = self._step_and_copy()
+        else:
+            loop = asyncio.get_running_loop()
+            state = await loop.run_in_executor(self._executor, self._step_and_copy)
         if params_changed:
             self._params = self._copy_params()
         self._scans += 1

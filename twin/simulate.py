@@ -80,6 +80,7 @@ async def simulate(config: PlantConfig, session: Session, until: float) -> int:
                 headless=True)
     parts = attach(twin, session)
     engine = twin.engine
+    engine.inline_steps = True  # no server to keep answering: no thread hop per scan
     period = config.simulation.scan_period
     remaining = max(0, math.ceil((until - engine.snapshot.sim_time) / period - 1e-9))
     source = Source("simulate", "cli", "simulate", Role.ENGINEER)
