@@ -225,8 +225,8 @@ class Engine:
         self._overruns = int(info.get("overruns", 0))
         self._running = bool(info["running"])
         self._time_scale = float(info["time_scale"])
-        self._lock_request = int(info.get("step_ack", 0))  # owed scans are not replayed
-        self._lock_remaining = 0
+        self._lock_request = int(info.get("step_request", 0))  # owed lock-step scans
+        self._lock_remaining = self._lock_request - int(info.get("step_ack", 0))  # continue
         for prefix, state in info.get("extensions", {}).items():
             ext = self._extensions.get(prefix)
             if ext is not None and hasattr(ext, "load_state_dict"):

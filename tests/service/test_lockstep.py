@@ -158,3 +158,19 @@ async def test_lock_step_over_opc_ua(tmp_path: Path) -> None:
             with pytest.raises(ua.UaStatusCodeError) as refused:
                 await request.write_value(ua.DataValue(ua.Variant(6, ua.VariantType.UInt64)))
             assert refused.value.code == ua.StatusCodes.BadOutOfRange  # type: ignore[attr-defined]
+
+
+async def test_owed_lock_step_scans_continue_after_a_restore() -> None:
+    engine = make_engine(start_paused=True)
+    async with engine:
+        engine.submit("step_request", None, 2, PLC)
+        await until(lambda: engine.snapshot.step_ack == 2)
+        plant, info = engine.saved_state()
+    info = {**info, "step_request": 5}  # saved while 3 scans were still owed
+    other = make_engine(start_paused=True)
+    other.restore(plant, info)
+    assert other.snapshot.step_ack == 2 and other.snapshot.scan == 2
+    async with other:
+        await until(lambda: other.snapshot.step_ack == 5)
+        assert other.snapshot.scan == 5
+        assert other.snapshot.sim_time == pytest.approx(0.5)
