@@ -85,7 +85,7 @@ class ReferencePlant:
         self.dist = SplitMix64(seeds ^ np.uint64(_DISTURBANCE_XOR))
         p = self.p
         self.level_true = p["initial_level"].copy()
-        self.level = self.level_true + p["measurement_bias"]
+        self.level = self._transmitter(self.level_true + p["measurement_bias"], None)
         self.setpoint = p["setpoint"].copy()
         self.inlet_flow = p["inlet_flow"].copy()
         self.inlet_restore = self.inlet_flow.copy()  # what an inlet trip returns to
@@ -197,11 +197,16 @@ class ReferencePlant:
         if noisy.any():
             measured = np.where(noisy, measured + p["noise_std"] * self.noise.normal(noisy),
                                 measured)
-        live = np.where(p["level_freeze"] != 0, held, measured)
+        self.level = self._transmitter(measured, held)
+
+    def _transmitter(self, measured: np.ndarray, held: np.ndarray | None) -> np.ndarray:
+        """Freeze (holds ``held``; None: nothing to hold yet) and the failure signals."""
+        p = self.p
+        live = measured if held is None else np.where(p["level_freeze"] != 0, held, measured)
         fraction = np.select([p["level_fail"] == FAIL_LOW, p["level_fail"] == FAIL_HIGH],
                              [FAIL_LOW_LEVEL, FAIL_HIGH_LEVEL], WIRE_BREAK_LEVEL)
         failed = p["height"] * fraction
-        self.level = np.where(p["level_fail"] == FAIL_NONE, live, failed)
+        return np.asarray(np.where(p["level_fail"] == FAIL_NONE, live, failed))
 
     def _control(self) -> None:
         p, dt = self.p, self.dt

@@ -19,12 +19,15 @@ from twin.clock import Clock, MonotonicClock
 from twin.config import PlantConfig
 from twin.engine import Engine
 from twin.error_report import ErrorReporter
+from twin.faults import FaultStatus
 from twin.loop_monitor import LoopLagMonitor
 from twin.metrics import ModbusMetrics, PlantCollector, TwinMetrics
 from twin.metrics_server import MetricsServer
 from twin.modbus.server import ModbusServer
 from twin.opcua.server import OpcUaServer
 from twin.plant_builder import build_plant
+from twin.plc_link import PlcLink
+from twin.raw_io import RawIo
 from twin.tags import TagTable
 
 log = structlog.get_logger(__name__)
@@ -42,7 +45,8 @@ class Twin:
         self.alarms = LevelAlarms(config)
         self.engine = Engine(
             self.plant, config, self.tags, clock or MonotonicClock(), self.metrics,
-            extensions=(self.alarms,), autostart=False,
+            extensions=(self.alarms, FaultStatus(), PlcLink(config, self.plant), RawIo()),
+            autostart=False,
         )
         names = tuple(tank.name for tank in config.tanks)
         self.tank_names = names

@@ -11,6 +11,7 @@ from twin.tank_config import (
     ALARM_SETTINGS,
     DERIVATIVE_ON,
     DISTURBANCES,
+    LEVEL_FAILS,
     MODES,
     VALVE_CHARACTERISTICS,
     TankSettings,
@@ -21,8 +22,9 @@ _WORDS = {
     "valve_characteristic": VALVE_CHARACTERISTICS,
     "derivative_on": DERIVATIVE_ON,
     "disturbance": DISTURBANCES,
+    "level_fail": LEVEL_FAILS,
 }
-_PYTHON_ONLY = {"flow_max", *ALARM_SETTINGS}  # not core parameters
+_PYTHON_ONLY = {"flow_max", "plc_timeout", "plc_fail_safe", *ALARM_SETTINGS}  # not in the core
 
 
 def tank_params(settings: TankSettings) -> _core.TankParams:
@@ -34,6 +36,8 @@ def tank_params(settings: TankSettings) -> _core.TankParams:
         value = getattr(settings, field.name)
         if field.name in _WORDS:
             value = _WORDS[field.name].index(value)
+        elif isinstance(value, bool):
+            value = int(value)
         values[field.name] = value
     return _core.TankParams(**values)
 

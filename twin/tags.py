@@ -13,7 +13,15 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from twin.tank_config import DERIVATIVE_ON, DISTURBANCES, MODES, VALVE_CHARACTERISTICS, TankSettings
+from twin.tank_config import (
+    DERIVATIVE_ON,
+    DISTURBANCES,
+    LEVEL_FAILS,
+    MODES,
+    PLC_FAIL_SAFES,
+    VALVE_CHARACTERISTICS,
+    TankSettings,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +48,8 @@ RECIPROCAL_METRE = Unit("C92", "m⁻¹", None)
 RECIPROCAL_SECOND = Unit("C97", "s⁻¹", None)
 METRE_SECOND = Unit(None, "m·s", None)
 VALVE_COEFFICIENT = Unit(None, "m^2.5/s", None)
+METRE_PER_SECOND = Unit("MTS", "m/s", "meters_per_second")
+MILLIAMPERE = Unit("4K", "mA", None)
 
 
 class Kind(enum.StrEnum):
@@ -249,6 +259,72 @@ TANK_TAGS: tuple[Tag, ...] = (
        "Write true to acknowledge the tank's level alarm"),
     _t("level_alarm_confirm", C, B, None, None, None, OP, "alarm.confirm",
        "Write true to confirm the tank's acknowledged level alarm"),
+    # Faults (docs/faults.md): the switches (besides noise_std, measurement_bias, leak)...
+    _t("level_drift_rate", S, D, METRE_PER_SECOND, -1.0, 1.0, EN, "param.level_drift_rate",
+       "Level sensor drift rate (a fault; 0 = none, which also clears the drift)"),
+    _t("level_freeze", S, B, None, None, None, EN, "param.level_freeze",
+       "Level sensor frozen: the measured level holds its value (a fault)"),
+    _t("level_fail", S, E, None, 0.0, 3.0, EN, "param.level_fail",
+       "Level transmitter failure signal (a fault): 0 NONE, 1 LOW (3.5 mA), 2 HIGH (21.5 mA), "
+       "3 WIRE_BREAK (0 mA)", states=tuple(f.upper() for f in LEVEL_FAILS)),
+    _t("valve_stuck", S, B, None, None, None, EN, "param.valve_stuck",
+       "Valve stuck: the position holds and commands are ignored (a fault)"),
+    _t("valve_slow_time_constant", S, D, SECOND, 0.0, None, EN,
+       "param.valve_slow_time_constant",
+       "Slow valve: actuator lag replacing valve_time_constant (a fault; 0 = none)"),
+    _t("inlet_trip", S, B, None, None, None, EN, "param.inlet_trip",
+       "Inlet pump tripped: inlet flow 0, the previous flow returns when cleared (a fault)"),
+    # ...and one status per fault (twin/faults.py), exported as metrics.
+    _t("fault_level_noise", ST, B, None, None, None, RO, "fault.level_noise",
+       "Fault active: level measurement noise (noise_std > 0)", metric=True),
+    _t("fault_level_bias", ST, B, None, None, None, RO, "fault.level_bias",
+       "Fault active: level measurement bias (measurement_bias != 0)", metric=True),
+    _t("fault_level_drift", ST, B, None, None, None, RO, "fault.level_drift",
+       "Fault active: level sensor drift", metric=True),
+    _t("fault_level_freeze", ST, B, None, None, None, RO, "fault.level_freeze",
+       "Fault active: level sensor frozen", metric=True),
+    _t("fault_level_fail_low", ST, B, None, None, None, RO, "fault.level_fail_low",
+       "Fault active: level transmitter failed low (3.5 mA)", metric=True),
+    _t("fault_level_fail_high", ST, B, None, None, None, RO, "fault.level_fail_high",
+       "Fault active: level transmitter failed high (21.5 mA)", metric=True),
+    _t("fault_level_wire_break", ST, B, None, None, None, RO, "fault.level_wire_break",
+       "Fault active: level transmitter wire break (0 mA)", metric=True),
+    _t("fault_valve_stuck", ST, B, None, None, None, RO, "fault.valve_stuck",
+       "Fault active: valve stuck", metric=True),
+    _t("fault_valve_slow", ST, B, None, None, None, RO, "fault.valve_slow",
+       "Fault active: slow valve", metric=True),
+    _t("fault_leak", ST, B, None, None, None, RO, "fault.leak",
+       "Fault active: leak (leak > 0)", metric=True),
+    _t("fault_inlet_trip", ST, B, None, None, None, RO, "fault.inlet_trip",
+       "Fault active: inlet pump tripped", metric=True),
+    _t("fault_active", ST, B, None, None, None, RO, "fault.any",
+       "Any fault is active on this tank", metric=True),
+    # PLC in the loop (twin/plc_link.py, docs/faults.md): heartbeat, comm loss, fail-safe.
+    _t("plc_heartbeat", IN, D, None, 0.0, 32767.0, OP, "plc.heartbeat",
+       "EXTERNAL mode: a counter the PLC must change within plc_timeout (simulation time)"),
+    _t("plc_timeout", S, D, SECOND, 0.0, 300.0, EN, "plc.timeout",
+       "EXTERNAL mode: heartbeat timeout in simulation time", low_exclusive=True),
+    _t("plc_fail_safe", S, E, None, 0.0, 3.0, EN, "plc.fail_safe",
+       "EXTERNAL mode: action on heartbeat loss: 0 HOLD the valve, 1 CLOSE it, 2 OPEN it, "
+       "3 AUTO (the internal PID takes over bumplessly)",
+       states=tuple(f.upper() for f in PLC_FAIL_SAFES)),
+    _t("plc_comm_loss", ST, B, None, None, None, RO, "plc.comm_loss",
+       "EXTERNAL mode: the PLC heartbeat stopped; the fail-safe action is in force",
+       metric=True),
+    _t("plc_heartbeat_age", M, D, SECOND, 0.0, None, RO, "plc.heartbeat_age",
+       "Simulation time since the PLC heartbeat last changed (0 outside EXTERNAL mode)",
+       metric=True),
+    # Raw I/O (twin/raw_io.py): the level transmitter and the valve command as a PLC sees
+    # them, 4-20 mA and Siemens S7 counts (docs/faults.md, "Raw I/O").
+    _t("level_raw_current", M, D, MILLIAMPERE, 0.0, 22.0, RO, "raw.level_current",
+       "Level transmitter signal: 4-20 mA over 0..height (NE43: 3.8-20.5 mA in operation)"),
+    _t("level_raw_counts", M, D, None, -4864.0, 32767.0, RO, "raw.level_counts",
+       "Level as Siemens S7 analog input counts: 0..27648 for 4..20 mA, 32767 overflow or "
+       "wire break"),
+    _t("valve_command_raw_current", M, D, MILLIAMPERE, 4.0, 20.0, RO,
+       "raw.valve_command_current", "Valve command as a 4-20 mA analog output signal"),
+    _t("valve_command_raw_counts", M, D, None, 0.0, 27648.0, RO, "raw.valve_command_counts",
+       "Valve command as Siemens S7 analog output counts: 0..27648 for 4..20 mA"),
 )
 
 SIMULATION_TAGS: tuple[Tag, ...] = tuple(

@@ -20,6 +20,8 @@ MODES = ("auto", "manual", "external")
 VALVE_CHARACTERISTICS = ("linear", "equal_percentage")
 DERIVATIVE_ON = ("measurement", "error")
 DISTURBANCES = ("constant", "brownian")
+LEVEL_FAILS = ("none", "low", "high", "wire_break")  # docs/faults.md
+PLC_FAIL_SAFES = ("hold", "close", "open", "auto")  # docs/faults.md, "PLC in the loop"
 
 # Level alarm limits, lowest first, and their defaults as fractions of the height.
 ALARM_LIMITS = ("alarm_low_low", "alarm_low", "alarm_high", "alarm_high_high")
@@ -69,6 +71,25 @@ class TankSettings:
         None, ge=0, le=2**64 - 1, doc="seed of the tank's generators (default: from the plant seed)"
     )
     leak_flow: float = setting(0.0, ge=0, unit="m3/s", doc="leak flow q_leak (a fault)")
+    level_drift_rate: float = setting(
+        0.0, ge=-1, le=1, unit="m/s", doc="level sensor drift rate (a fault; 0 = none)"
+    )
+    level_freeze: bool = setting(False, doc="the measured level holds its value (a fault)")
+    level_fail: str = setting(
+        "none", choices=LEVEL_FAILS, doc="level transmitter failure signal (NE43; a fault)"
+    )
+    valve_stuck: bool = setting(False, doc="the valve holds its position (a fault)")
+    valve_slow_time_constant: float = setting(
+        0.0, ge=0, unit="s", doc="actuator lag replacing tau_v (a fault; 0 = none)"
+    )
+    inlet_trip: bool = setting(False, doc="the inlet pump is tripped: inlet flow 0 (a fault)")
+    plc_timeout: float = setting(
+        5.0, gt=0, le=300, unit="s", doc="EXTERNAL mode: the PLC heartbeat must change within this "
+        "simulation time"
+    )
+    plc_fail_safe: str = setting(
+        "hold", choices=PLC_FAIL_SAFES, doc="EXTERNAL mode: action on heartbeat loss"
+    )
     flow_max: float | None = setting(
         None,
         gt=0,

@@ -88,7 +88,8 @@ void Plant::refresh_derived(std::size_t i) {
 void Plant::initialise(std::size_t i) {
     const TankParams& p = configured_[i];
     scatter(i, p);
-    const double measured = p.initial_level + p.measurement_bias;
+    const double fresh = p.initial_level + p.measurement_bias;
+    const double measured = sensor_reading(fresh, fresh, false, p.level_fail, p.height);
     const double error = p.setpoint - measured;
     st(kLevelTrue)[i] = p.initial_level;
     st(kLevel)[i] = measured;

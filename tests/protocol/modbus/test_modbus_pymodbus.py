@@ -180,7 +180,8 @@ async def test_a_thousand_tanks_are_addressable_in_the_block_layout(make_twin) -
             assert not reply.isError(), (tank, reply)
         await twin.engine.wait_scans(2)
         assert twin.plant.setpoint[999] == pytest.approx(1.999)
-        assert twin.plant.setpoint[828] == pytest.approx(1.828)
+        last_of_unit_1 = layout.tanks_per_unit - 1
+        assert twin.plant.setpoint[last_of_unit_1] == pytest.approx(1.0 + last_of_unit_1 / 1000)
         assert (await client.read_holding_registers(0, count=1, device_id=3)).isError()
 
 
