@@ -19,6 +19,7 @@ from twin.commands import Source
 from twin.config import parse_plant
 from twin.engine import Engine
 from twin.errors import AccessDeniedError, OutOfRangeError, TypeMismatchError
+from twin.opcua.user_file import add_user
 from twin.plant_builder import build_plant
 from twin.snapshot import Snapshot
 from twin.tags import Role, TagTable
@@ -174,3 +175,23 @@ async def test_owed_lock_step_scans_continue_after_a_restore() -> None:
         await until(lambda: other.snapshot.step_ack == 5)
         assert other.snapshot.scan == 5
         assert other.snapshot.sim_time == pytest.approx(0.5)
+
+
+async def test_reset_all_is_an_opc_ua_method_for_engineers(tmp_path: Path) -> None:
+    add_user(tmp_path / "users", "erik", Role.ENGINEER, "erik-secret")
+    async with Twin(demo(tmp_path, simulation={"start_paused": True})) as twin:
+        assert twin.opcua is not None
+        twin.engine.submit("setpoint", 0, 4.0, PLC)
+        twin.engine.request_steps(1, PLC)
+        await twin.engine.wait_scans(1)
+        url = twin.opcua.endpoint
+        async with client(url) as anonymous, \
+                client(url, user="erik", password="erik-secret") as erik:
+            ns = await ns_of(anonymous)
+            method = ua.NodeId("Simulation.ResetAll", ns)
+            with pytest.raises(ua.UaStatusCodeError) as refused:  # an operator
+                await node(anonymous, ns, "Simulation").call_method(method)
+            assert refused.value.code == ua.StatusCodes.BadUserAccessDenied  # type: ignore[attr-defined]
+            assert twin.plant.setpoint[0] == 4.0
+            await node(erik, ns, "Simulation").call_method(method)
+            await until(lambda: twin.engine.snapshot.state["setpoint"][0] == 2.5)

@@ -1,5 +1,5 @@
 """Calls of our methods: a tank's command methods (Reset) and the Simulation's
-Pause, Resume, Step(scans) and SetTimeScale(time_scale).
+Pause, Resume, Step(scans), SetTimeScale(time_scale) and ResetAll.
 
 Each checks the caller's role first (asyncua has no per-method permission),
 then goes through the engine: the command tags and the simulation tags by the

@@ -5,7 +5,7 @@ A tank is ``TankType``: its process values directly below it, the rest grouped
 in component objects (``Controller``, ``Status``, ...). Every tag becomes a
 variable whose browse name is the tag's name; a command tag (a pulse, e.g.
 ``reset``) also becomes a method (``Reset``). The simulation is one
-``SimulationType`` object with the methods Pause, Resume, Step and SetTimeScale.
+``SimulationType`` object with the methods Pause, Resume, Step, SetTimeScale and ResetAll.
 
 NodeIds are strings that depend only on names, so they are stable across
 restarts and plant changes: ``<tank>.<tag>`` for a tag whatever group it sits
@@ -151,6 +151,9 @@ def simulation_model(tags: TagTable) -> Component:
                (Argument("scans", "UInt32", "number of scans, 1..1000000"),)),
         Method("SetTimeScale", "Set simulated seconds per wall-clock second", scale,
                (Argument("time_scale", "Double", "0.1 .. 1000"),)),
+        *(Method(method_name(t), t.description.replace("Write true to", "Call to"),
+                 required_role(t.access), tag=t)  # ResetAll
+          for t in tags.simulation if t.kind.value == "command"),
     )
     return Component(SIMULATION, "SimulationType", "The simulation clock and its control",
                      tags.simulation, methods)
