@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import csv
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 EXE = Path(sys.executable).parent / "tank-twin"
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "scenario-step-and-disturbance.toml"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def simulate(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -43,13 +46,28 @@ def test_two_runs_of_plant_scenario_and_seed_record_byte_identical_files(tmp_pat
     assert (tmp_path / "c.csv").read_bytes() != runs[0]  # another seed, other noise
 
 
-def test_the_example_scenario_runs_on_the_default_plant(tmp_path: Path) -> None:
-    done = simulate("--scenario", str(EXAMPLE), "--until", "900", "--record", "r.csv",
+@pytest.mark.parametrize("example", sorted(EXAMPLES.glob("scenario-*.toml")),
+                         ids=lambda p: p.stem)
+def test_the_example_scenarios_run_on_the_default_plant(tmp_path: Path, example: Path) -> None:
+    done = simulate("--scenario", str(example), "--until", "1200", "--record", "r.csv",
                     "--record-period", "10", "--state", "end.state", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "0 writes refused" in done.stderr
-    assert len((tmp_path / "r.csv").read_text().splitlines()) == 1 + 91
+    assert len((tmp_path / "r.csv").read_text().splitlines()) == 1 + 121
     assert (tmp_path / "end.state").stat().st_size > 0
+
+
+def test_fault_switches_are_scripted_like_any_tag(tmp_path: Path) -> None:
+    simulate("--scenario", str(EXAMPLES / "scenario-faults.toml"), "--until", "1000",
+             "--record", "f.csv", "--record-period", "10", cwd=tmp_path)
+    with (tmp_path / "f.csv").open() as file:
+        rows = {round(float(r["sim_time"])): r for r in csv.DictReader(file)}
+    assert rows[250]["T101.fault_level_fail_high"] == "1"
+    assert rows[250]["T101.level_alarm_state"] == "4"  # a transmitter failed high reads HH
+    assert rows[310]["T101.fault_level_fail_high"] == "0"
+    assert rows[600]["T101.fault_valve_stuck"] == "1"
+    assert rows[730]["T101.fault_inlet_trip"] == "1" and rows[730]["T101.inlet_flow"] == "0.0"
+    assert rows[910]["T101.fault_leak"] == "1" and rows[910]["T101.fault_active"] == "1"
 
 
 def test_validation_errors_name_the_event_and_field_and_exit_2(tmp_path: Path) -> None:
