@@ -259,7 +259,7 @@ class Session:
 def with_seed(config: PlantConfig, seed: int) -> PlantConfig:
     """``config`` read again with ``[simulation] seed = seed`` (each tank's seed derives
     from it)."""
-    from twin.config import EMBEDDED, default_plant, parse_plant
+    from twin.config import EMBEDDED, parse_plant
     from twin.opcua.config import EMBEDDED_DEMO
 
     if config.source == EMBEDDED:
@@ -267,5 +267,4 @@ def with_seed(config: PlantConfig, seed: int) -> PlantConfig:
     else:
         data = tomllib.loads(Path(config.source).read_text("utf-8"))
     data["simulation"] = {**data.get("simulation", {}), "seed": seed}
-    result = parse_plant(data, config.source)
-    return result if config.source != EMBEDDED or seed else default_plant()
+    return parse_plant(data, config.source)
