@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from twin.config import default_plant, parse_plant
+from twin.config import default_plant, load_plant_file, parse_plant
 from twin.errors import ConfigError
 from twin.opcua.user_file import load_users, verify_password
 from twin.tags import Role
@@ -106,3 +106,8 @@ def test_a_broken_users_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as refused:
         load_users(users)
     assert refused.value.field == "line 1" and "unknown role" in refused.value.reason
+
+
+def test_the_default_example_writes_out_the_embedded_demo() -> None:
+    example = Path(__file__).resolve().parents[3] / "examples" / "default.toml"
+    assert load_plant_file(example).opcua == default_plant().opcua
