@@ -37,7 +37,15 @@ from twin.opcua.values import variant_type
 from twin.tags import Tag, TagTable
 from twin.tank_config import TankSettings
 
-NODESET = Path(__file__).resolve().parents[2] / "nodesets" / "tank-twin.NodeSet2.xml"
+def _nodeset_file(name: str = "tank-twin.NodeSet2.xml") -> Path:
+    """The NodeSet2 model: installed with the package (twin/nodesets/, by CMake), or in
+    the source tree's nodesets/ when running from a checkout or an editable install."""
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "nodesets" / name
+    return installed if installed.exists() else package.parent / "nodesets" / name
+
+
+NODESET = _nodeset_file()
 ReadCallback = Callable[[ua.NodeId, AttributeIds], ua.DataValue]
 
 _TYPE_IDS = {

@@ -18,11 +18,20 @@ from twin.tag_export import export_tags
 from twin.tags import TagTable
 
 
+REPOSITORY_NODESET = Path(__file__).resolve().parents[3] / "nodesets" / "tank-twin.NodeSet2.xml"
+
+
 def test_the_checked_in_nodeset_and_nodeid_csv_are_current() -> None:
     hint = "regenerate: python -m twin.opcua.nodeset [--csv] > nodesets/..."
-    assert NODESET.read_text("utf-8") == nodeset.render_xml(), hint
-    assert NODESET.with_name("tank-twin.NodeIds.csv").read_text("utf-8") == \
+    assert REPOSITORY_NODESET.read_text("utf-8") == nodeset.render_xml(), hint
+    assert REPOSITORY_NODESET.with_name("tank-twin.NodeIds.csv").read_text("utf-8") == \
         nodeset.render_csv(), hint
+
+
+def test_the_server_loads_the_current_nodeset_whether_installed_or_from_a_checkout() -> None:
+    assert NODESET.read_bytes() == REPOSITORY_NODESET.read_bytes()
+    assert NODESET.with_name("tank-twin.NodeIds.csv").read_bytes() == \
+        REPOSITORY_NODESET.with_name("tank-twin.NodeIds.csv").read_bytes()
 
 
 def test_the_nodeset_has_a_variable_for_every_tank_tag() -> None:
