@@ -18,7 +18,8 @@ from twin.modbus.register_export import export_registers
 from twin.opcua.user_command import add_user_command
 from twin.scenario_config import DEFAULT_SAVE_INTERVAL as DEFAULT_INTERVAL
 from twin.scenario_config import Session, with_seed
-from twin.tag_export import FORMATS, export_tags
+from twin.table_format import FORMATS
+from twin.tag_export import export_tags
 
 log = structlog.get_logger(__name__)
 

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from typing import Any
 
 from twin.config import PlantConfig
 from twin.opcua.model import expanded_node_id
+from twin.table_format import render_table
 from twin.tags import Tag, TagTable
 
-FORMATS = ("csv", "json", "md")
 COLUMNS = (
     "tank", "tag", "kind", "type", "unit_code", "unit", "low", "high", "access", "states",
     "description", "source", "node_id",
@@ -50,29 +47,4 @@ def _row(tank: str, tag: Tag, settings: Any) -> dict[str, Any]:
 
 
 def export_tags(config: PlantConfig, fmt: str, tank: str | None = None) -> str:
-    rows = tag_rows(config, tank)
-    if fmt == "json":
-        return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
-    if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
-        return out.getvalue()
-    return _markdown(rows)
-
-
-def _markdown(rows: list[dict[str, Any]]) -> str:
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    for row in rows:
-        cells = [_cell(row[c]) for c in COLUMNS]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value).replace("|", "\\|")
+    return render_table(tag_rows(config, tank), COLUMNS, fmt)

@@ -9,17 +9,14 @@ who may write it.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from typing import Any
 
 from twin.config import PlantConfig
 from twin.modbus.encoding import Encoding
 from twin.modbus.register_map import Block, RegisterMap, Slot, Table, Target
+from twin.table_format import render_table
 from twin.tags import TagTable
 
-FORMATS = ("csv", "json", "md")
 COLUMNS = (
     "tank", "unit_id", "tag", "table", "address", "register", "type", "word_order", "scale",
     "offset", "unit", "access", "states",
@@ -95,24 +92,4 @@ def _row(
 
 
 def export_registers(config: PlantConfig, fmt: str, tank: str | None = None) -> str:
-    rows = register_rows(config, tank)
-    if fmt == "json":
-        return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
-    if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows({k: _text(v) for k, v in row.items()} for row in rows)
-        return out.getvalue()
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(_text(row[c]).replace("|", "\\|") for c in COLUMNS) + " |"
-              for row in rows]
-    return "\n".join(lines) + "\n"
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
+    return render_table(register_rows(config, tank), COLUMNS, fmt)

@@ -161,8 +161,8 @@ def test_registers_export_formats(capsys, tmp_path) -> None:
                                                                                 "m")
     assert setpoint["access"] == "operator" and setpoint["unit_id"] == "1"
     mirror = next(r for r in rows if r["tag"] == "level" and r["type"] == "int16")
-    assert (mirror["table"], mirror["scale"], mirror["offset"]) == ("input_register", "0.001",
-                                                                   "0")
+    assert mirror["table"] == "input_register"
+    assert (float(mirror["scale"]), float(mirror["offset"])) == (0.001, 0.0)
     mode = next(r for r in rows if r["tag"] == "mode")
     assert mode["type"] == "uint16" and mode["states"] == "0=AUTO 1=MANUAL 2=EXTERNAL"
     reset = next(r for r in rows if r["tag"] == "reset")
