@@ -92,6 +92,7 @@ class Block:
         self.head = np.zeros(0, np.intp)
         self.count = np.zeros(0, np.intp)
         self.overflow = np.zeros(0, bool)
+        self.banded = False  # some item has a deadband
         self.next_due = 0.0
 
     def __len__(self) -> int:
@@ -120,6 +121,7 @@ class Block:
         self.handles[slots] = [item.handle for item in items]
         self.threshold[slots] = [item.threshold for item in items]
         self.reporting[slots] = [item.reporting for item in items]
+        self.banded = bool((self.threshold > 0).any())
         self.head[slots] = self.count[slots] = 0
         self.overflow[slots] = False
         self._first_sample(slots[self.reporting[slots]], column, source)
@@ -149,13 +151,13 @@ class Block:
         if self.key.trigger == ua.DataChangeTrigger.Status:
             return 0  # our values always have a Good status: only the first sample reports
         new = column[self.tanks].astype(self.dtype, copy=False)
-        passed = self.reporting.copy()
-        if self.key.trigger != ua.DataChangeTrigger.StatusValueTimestamp:
-            passed &= new != self.last
-            banded = self.threshold > 0
-            if banded.any():
+        if self.key.trigger == ua.DataChangeTrigger.StatusValueTimestamp:
+            passed = self.reporting
+        else:
+            passed = (new != self.last) & self.reporting
+            if self.banded:
                 delta = np.abs(new.astype("f8") - self.last.astype("f8"))
-                passed &= ~banded | (delta > self.threshold)
+                passed &= (self.threshold <= 0) | (delta > self.threshold)
         slots = np.flatnonzero(passed)
         if slots.size:
             self.last[slots] = new[slots]
@@ -183,6 +185,9 @@ class Block:
         if not slots.size:
             return [], 0
         q, parts, total = self.key.queue_size, [], 0
+        if q == 1:  # the common case: one value each, never an overflow bit
+            self.count[slots] = 0
+            return [self._encode(slots, np.zeros(len(slots), np.intp), server, False)], len(slots)
         counts = self.count[slots]
         for k in range(int(counts.max())):
             items = slots[counts > k]
