@@ -128,9 +128,14 @@ class ClientTrust:
 
 
 def _der(path: Path) -> bytes:
-    data = path.read_bytes()
-    if data.lstrip().startswith(b"-----BEGIN"):
-        return x509.load_pem_x509_certificate(data).public_bytes(Encoding.DER)
+    """A certificate file's DER bytes; an unreadable file trusts nobody (and says so)."""
+    try:
+        data = path.read_bytes()
+        if data.lstrip().startswith(b"-----BEGIN"):
+            return x509.load_pem_x509_certificate(data).public_bytes(Encoding.DER)
+    except (OSError, ValueError) as exc:
+        log.warning("opcua_trusted_file_unreadable", path=str(path), reason=str(exc))
+        return b""
     return data
 
 

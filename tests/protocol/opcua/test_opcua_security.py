@@ -144,3 +144,12 @@ async def test_the_demo_offers_none_and_anonymous_operators(tmp_path: Path) -> N
         endpoints = await c.get_endpoints()
         assert ua.MessageSecurityMode.None_ in {e.SecurityMode for e in endpoints}
         assert await write(c, ua.NodeId("T101.setpoint", 2), double(3.0)) == "Good"
+
+
+async def test_a_broken_file_in_trusted_does_not_break_the_check(secured: Any,
+                                                                  trusted_cert: Any) -> None:
+    twin, tmp = secured
+    (tmp / "pki" / "trusted" / "broken.pem").write_text("-----BEGIN CERTIFICATE-----\nxx\n")
+    policy, mode = SECURE
+    async with client(twin.opcua.endpoint, policy=policy, mode=mode, cert=trusted_cert) as c:
+        assert await ns_of(c) == 2
