@@ -17,7 +17,6 @@ from twin.opcua.model import NAMESPACE_URI
 from twin.tag_export import export_tags
 from twin.tags import TagTable
 
-
 REPOSITORY_NODESET = Path(__file__).resolve().parents[3] / "nodesets" / "tank-twin.NodeSet2.xml"
 
 
