@@ -37,6 +37,7 @@ from twin.opcua.values import variant_type
 from twin.tags import Tag, TagTable
 from twin.tank_config import TankSettings
 
+
 def _nodeset_file(name: str = "tank-twin.NodeSet2.xml") -> Path:
     """The NodeSet2 model: installed with the package (twin/nodesets/, by CMake), or in
     the source tree's nodesets/ when running from a checkout or an editable install."""
