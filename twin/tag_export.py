@@ -11,7 +11,7 @@ from twin.tags import Tag, TagTable
 
 COLUMNS = (
     "tank", "tag", "kind", "type", "unit_code", "unit", "low", "high", "access", "states",
-    "description", "source", "node_id",
+    "description", "source", "node_id", "metric",
 )
 
 
@@ -43,6 +43,7 @@ def _row(tank: str, tag: Tag, settings: Any) -> dict[str, Any]:
         "description": tag.description,
         "source": tag.source,
         "node_id": expanded_node_id(tank or None, tag.name),  # OPC UA
+        "metric": tag.metric_name if tag.metric else "",
     }
 
 
