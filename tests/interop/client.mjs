@@ -15,6 +15,7 @@ import {
   SecurityPolicy,
   TimestampsToReturn,
   UserTokenType,
+  constructEventFilter,
 } from "node-opcua-client";
 import { OPCUACertificateManager } from "node-opcua-certificate-manager";
 
@@ -185,7 +186,71 @@ async function roles(session) {
   };
 }
 
-const scenarios = { basic, roles, connect: async () => ({ connected: true }) };
+// History: raw values of a level; alarms: the retained condition after ConditionRefresh,
+// then Acknowledge with its EventId and the acknowledged event that follows.
+async function historyAndAlarm(session) {
+  const out = {};
+  const end = new Date();
+  const history = await session.readHistoryValue(id("T101.level"), new Date(end - 3600e3), end);
+  out.historyStatus = name(history.statusCode);
+  out.historyValues = (history.historyData?.dataValues ?? []).map((dv) => dv.value.value);
+  const subscription = ClientSubscription.create(session, {
+    requestedPublishingInterval: 100, requestedLifetimeCount: 600,
+    requestedMaxKeepAliveCount: 10, maxNotificationsPerPublish: 0,
+    publishingEnabled: true, priority: 1,
+  });
+  await new Promise((resolve) => subscription.on("started", resolve));
+  const fields = ["EventId", "SourceName", "Severity", "Retain", "ActiveState.Id",
+                  "AckedState.Id", "ConditionId"];
+  const events = [];
+  const monitored = ClientMonitoredItem.create(
+    subscription,
+    { nodeId: "i=2253", attributeId: AttributeIds.EventNotifier },
+    { queueSize: 100, filter: constructEventFilter(fields), discardOldest: true },
+    TimestampsToReturn.Both,
+  );
+  monitored.on("changed", (values) => {
+    const event = {};
+    fields.forEach((field, i) => { event[field] = values[i].value; });
+    events.push(event);
+  });
+  await sleep(300);
+  const refresh = await session.call({
+    objectId: "i=2782", methodId: "i=3875",
+    inputArguments: [{ dataType: DataType.UInt32, value: subscription.subscriptionId }],
+  });
+  out.refresh = name(refresh.statusCode);
+  await sleep(1000);
+  const raised = events.find((e) => e.SourceName === "T101" && e["ActiveState.Id"] === true);
+  out.raised = raised ? { severity: raised.Severity, acked: raised["AckedState.Id"],
+                          retain: raised.Retain } : null;
+  if (raised) {
+    const ack = await session.call({
+      objectId: raised.ConditionId, methodId: "i=9111",
+      inputArguments: [
+        { dataType: DataType.ByteString, value: raised.EventId },
+        { dataType: DataType.LocalizedText, value: { text: "seen from node-opcua" } },
+      ],
+    });
+    out.acknowledge = name(ack.statusCode);
+    const again = await session.call({
+      objectId: raised.ConditionId, methodId: "i=9111",
+      inputArguments: [
+        { dataType: DataType.ByteString, value: Buffer.from("not-an-event-id") },
+        { dataType: DataType.LocalizedText, value: { text: "" } },
+      ],
+    });
+    out.acknowledgeUnknown = name(again.statusCode);
+    await sleep(1000);
+    out.ackedEvent = events.some((e) => e.SourceName === "T101" && e["AckedState.Id"] === true);
+  }
+  await subscription.terminate();
+  return out;
+}
+
+const scenarios = {
+  basic, roles, historyAndAlarm, connect: async () => ({ connected: true }),
+};
 let result;
 try {
   const { client, session } = await connect();

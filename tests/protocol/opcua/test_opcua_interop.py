@@ -6,6 +6,7 @@ The Node.js scripts live in tests/interop (``npm ci`` there is part of
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -114,3 +115,25 @@ async def test_node_opcua_with_an_untrusted_certificate_is_refused(
                              secure_options(tmp, cert, user="erik", password="erik-pw"))
     assert "BadCertificateUntrusted" in seen.get("error", ""), seen
     assert list((tmp / "pki" / "rejected").glob("node-stranger*.der"))
+
+
+async def test_history_and_an_alarm_from_node_opcua(tmp_path: Path) -> None:
+    # T101 starts at 2.5 m, above its H limit of 2.0 m: the H alarm is active from the
+    # first scan, retained, and waits for acknowledgement.
+    config = demo(tmp_path, history={"enabled": True, "path": str(tmp_path / "h.sqlite"),
+                                     "sample_period": 0.1, "flush_interval": 0.1},
+                  tanks=[{"name": "T101", "alarm_high": 2.0}])
+    async with Twin(config) as twin:
+        await twin.engine.wait_scans(20)
+        await asyncio.sleep(0.5)  # the history writer's batch reaches SQLite
+        seen = await node_script("client.mjs", twin.opcua.endpoint, "historyAndAlarm", "{}")
+        assert "error" not in seen, seen
+        acked = twin.engine.current(twin.tags.tank_tag("level_alarm_acked"), 0)
+    assert seen["historyStatus"] == "Good" and len(seen["historyValues"]) >= 5
+    assert all(abs(v - 2.5) < 0.01 for v in seen["historyValues"])
+    assert seen["refresh"] == "Good"
+    assert seen["raised"] is not None and seen["raised"]["acked"] is False
+    assert seen["raised"]["retain"] is True
+    assert seen["acknowledge"] == "Good"
+    assert seen["acknowledgeUnknown"] == "BadEventIdUnknown"
+    assert seen["ackedEvent"] is True and acked is True
