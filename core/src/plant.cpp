@@ -65,6 +65,8 @@ void Plant::count_features(std::size_t i, int sign) {
     noisy_tanks_ += share(fp(kNoiseStd)[i] > 0.0);
     brownian_tanks_ += share(ip(kDisturbanceParam)[i] == kBrownian);
     equal_percentage_tanks_ += share(ip(kValveCharacteristicParam)[i] == kEqualPercentage);
+    failed_sensor_tanks_ +=
+        share(ip(kLevelFreezeParam)[i] != 0 || ip(kLevelFailParam)[i] != kFailNone);
 }
 
 void Plant::refresh_derived(std::size_t i) {

@@ -58,7 +58,8 @@ private:
     PidTuning tuning(std::size_t i) const;
 
     double dt;
-    bool any_noise, any_brownian, any_equal_percentage;  // else those loops are skipped
+    bool any_noise, any_failed_sensor, any_brownian,
+        any_equal_percentage;  // else those loops are skipped
     // Parameters.
     const double *height, *kv, *rangeability, *tau_v, *setpoint, *gain,
         *integral_time, *derivative_time, *bias, *u_min, *u_max, *z_max, *noise_std,
@@ -77,7 +78,8 @@ private:
 };
 
 StepKernel::StepKernel(Plant& p)
-    : dt(p.dt_), any_noise(p.noisy_tanks_ > 0), any_brownian(p.brownian_tanks_ > 0),
+    : dt(p.dt_), any_noise(p.noisy_tanks_ > 0), any_failed_sensor(p.failed_sensor_tanks_ > 0),
+      any_brownian(p.brownian_tanks_ > 0),
       any_equal_percentage(p.equal_percentage_tanks_ > 0) {
     height = p.fp(kHeight);
     kv = p.fp(kValveCoefficient);
@@ -155,9 +157,9 @@ TANK_STAGE void StepKernel::advance_levels(std::size_t begin, std::size_t end) c
 TANK_STAGE void StepKernel::measure_levels(std::size_t begin, std::size_t end) const {
     const double step = dt;
     double held[kBlock];
+    if (any_failed_sensor) std::copy(meas + begin, meas + end, held);
     TANK_INDEPENDENT_ITERATIONS
     for (std::size_t i = begin; i < end; ++i) {
-        held[i - begin] = meas[i];
         drift[i] = drift_offset(drift[i], drift_rate[i], step);
         meas[i] = h[i] + meas_bias[i] + drift[i];
     }
@@ -165,6 +167,7 @@ TANK_STAGE void StepKernel::measure_levels(std::size_t begin, std::size_t end) c
         for (std::size_t i = begin; i < end; ++i)
             if (noise_std[i] > 0.0) meas[i] += noise_std[i] * standard_normal(noise_rng[i]);
     }
+    if (!any_failed_sensor) return;  // sensor_reading() would return every reading as is
     TANK_INDEPENDENT_ITERATIONS
     for (std::size_t i = begin; i < end; ++i)
         meas[i] = sensor_reading(meas[i], held[i - begin], freeze[i] != 0, fail[i], height[i]);

@@ -142,8 +142,10 @@ private:
     uint64_t steps_ = 0;
     ColumnStore store_;
     // How many tanks draw measurement noise, have a Brownian inlet, an equal-percentage
-    // valve: the step skips those stages' loops when none does.
+    // valve, a frozen or failed level transmitter: the step skips those stages' loops
+    // when none does.
     std::size_t noisy_tanks_ = 0;
+    std::size_t failed_sensor_tanks_ = 0;
     std::size_t brownian_tanks_ = 0;
     std::size_t equal_percentage_tanks_ = 0;
 };
