@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import time
 
 from twin.clock import MonotonicClock
 from twin.commands import Source
@@ -99,12 +98,10 @@ async def main() -> None:
           flush=True)
     largest = 0
     for tanks in sizes:
-        started = time.perf_counter()
         rec = await run_engine(tanks, args.seconds, args.period)
         print(row(f"engine, {tanks} tanks", rec), flush=True)
         if rec.overruns == 0:
             largest = max(largest, tanks)
-        del started
     print(f"\nlargest fleet with zero overruns: {largest} tanks")
 
 

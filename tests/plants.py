@@ -21,6 +21,10 @@ def listener_sections() -> list[str]:
     ]
 
 
+# Removed when the test process exits (TemporaryDirectory's finaliser).
+_STATE_ROOT = tempfile.TemporaryDirectory(prefix="tank-twin-tests-")
+
+
 def test_plant(
     data: dict[str, Any] | None = None, port: int = 0, state: str | Path | None = None
 ) -> PlantConfig:
@@ -32,7 +36,7 @@ def test_plant(
         table = dict(data.get(section, {}))
         table.setdefault("port", port)
         data[section] = table
-    folder = Path(state) if state is not None else Path(tempfile.mkdtemp(prefix="tank-twin-"))
+    folder = Path(state) if state is not None else Path(tempfile.mkdtemp(dir=_STATE_ROOT.name))
     files = {"opcua": {"pki_dir": "pki", "users_file": "opcua-users"},
              "history": {"path": "history.sqlite"}}
     for section, keys in files.items():

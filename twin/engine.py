@@ -26,7 +26,7 @@ from twin.commands import Command, CommandValidator, Source
 from twin.config import PlantConfig
 from twin.errors import CommandError, InvalidStateError, OutOfRangeError
 from twin.snapshot import STATE_FIELDS, Snapshot, frozen
-from twin.tags import Scope, Tag, TagTable
+from twin.tags import Kind, Scope, Tag, TagTable
 
 log = structlog.get_logger(__name__)
 
@@ -155,7 +155,7 @@ class Engine:
     def current(self, tag: Tag, tank: int | None) -> Any:
         """The value a client should read: a queued write's value, else the snapshot's."""
         pending = self._pending.get((tag.name, tank))
-        if pending is not None and tag.kind.value != "command":
+        if pending is not None and tag.kind is not Kind.COMMAND:
             return pending.value
         if tag.scope is Scope.SIMULATION:
             return self._simulation_value(tag)
@@ -250,8 +250,8 @@ class Engine:
             if not self._running and self._step_budget == 0 and self._lock_remaining == 0:
                 await self._wake.wait()
                 self._wake.clear()
-                _, done = self._apply_commands()
-                self._publish_idle()
+                params_changed, done = self._apply_commands()
+                self._publish_idle(params_changed)
                 self._settle(done)
                 continue
             period = self.config.simulation.scan_period / self._time_scale
@@ -328,9 +328,10 @@ class Engine:
             step_ack=self._lock_request - self._lock_remaining,
         )
 
-    def _publish_idle(self) -> None:
+    def _publish_idle(self, params_changed: bool) -> None:
         """While paused, a command (a reset, a setpoint) still shows at once."""
-        self._params = self._copy_params()
+        if params_changed:
+            self._params = self._copy_params()
         self.snapshot = self._make_snapshot(self._copy_state())
         self._fan_out()
 

@@ -58,7 +58,7 @@ async def test_metrics_follow_prometheus_conventions_and_show_the_plant() -> Non
     assert values[("tank_overflowing", (("tank", "T101"),))] == 0
     assert values[("twin_scan_duration_seconds_count", ())] >= 3
     assert ("twin_scan_duration_seconds_bucket", (("le", "0.005"),)) in values
-    assert values[("twin_scan_overruns_total", ())] >= 0
+    assert ("twin_scan_overruns_total", ()) in values  # its count is timing: not asserted
     assert ("twin_event_loop_lag_seconds", ()) in values
     assert values[("twin_sim_time_seconds", ())] >= 0.3
     assert values[("twin_time_scale_ratio", ())] == 1.0

@@ -31,17 +31,11 @@ from asyncua.server.server import Server
 
 from twin.alarms import AlarmColumns
 from twin.commands import Source
-from twin.errors import (
-    AccessDeniedError,
-    CommandError,
-    InvalidStateError,
-    NotWritableError,
-    OutOfRangeError,
-    TypeMismatchError,
-)
+from twin.errors import CommandError
 from twin.opcua import alarm_nodes, event_routing
 from twin.opcua.condition import AlarmState, Annotation, LevelCondition
 from twin.opcua.ua_values import ObjectIds, StatusCodes, node_id, status
+from twin.opcua.writes import refuse, status_of
 
 if TYPE_CHECKING:
     from twin.engine import Engine, EngineObserver
@@ -51,13 +45,6 @@ log = structlog.get_logger(__name__)
 
 Caller = Callable[[], Source]  # the Source (protocol, session, user, role) of the current call
 _LIMIT_KEYS = ("alarm.low_low", "alarm.low", "alarm.high", "alarm.high_high")
-_STATUS = {  # the service's refusals as OPC UA status codes
-    AccessDeniedError: StatusCodes.BadUserAccessDenied,
-    NotWritableError: StatusCodes.BadNotWritable,
-    OutOfRangeError: StatusCodes.BadOutOfRange,
-    TypeMismatchError: StatusCodes.BadTypeMismatch,
-    InvalidStateError: StatusCodes.BadInvalidState,
-}
 O = ObjectIds  # noqa: E741
 
 
@@ -201,9 +188,7 @@ class OpcUaAlarms:
         try:
             self._engine.validator.validate(tag, index, True, source, self._engine.current)
         except CommandError as exc:
-            return self._refuse(source, target, _STATUS.get(type(exc),
-                                                            StatusCodes.BadInternalError),
-                                exc.reason)
+            return self._refuse(source, target, status_of(exc), exc.reason)
         refusal = self._check_event(cond, args, acknowledge=tag.endswith("acknowledge"))
         if refusal is not None:
             return self._refuse(source, target, *refusal)
@@ -228,18 +213,13 @@ class OpcUaAlarms:
         try:  # logged and counted by the engine when refused here or applied later
             self._engine.submit(tag, index, True, source)
         except CommandError as exc:
-            return status(_STATUS.get(type(exc), StatusCodes.BadInternalError))
+            return status(status_of(exc))
         cond.annotation = Annotation(comment or ua.LocalizedText(), source.user)
         return []
 
     def _refuse(self, source: Source, target: str, code: int, reason: str) -> ua.StatusCode:
         """A call refused before reaching the engine: logged and counted here, once."""
-        if self._observer is not None:
-            self._observer.command(source, "rejected")
-        log.warning("command_rejected", source=source.describe(), protocol=source.protocol,
-                    role=source.role.name, target=target, reason=reason,
-                    status=status(code).name)
-        return status(code)
+        return status(refuse(self._observer, source, target, code, reason))
 
     async def _condition_refresh(self, parent: ua.NodeId, *args: ua.Variant) -> Any:
         """ConditionType.ConditionRefresh(SubscriptionId), Part 9, 5.5.7."""

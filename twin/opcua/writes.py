@@ -93,10 +93,11 @@ class WriteHandler:
         return StatusCodes.Good
 
 
-def refuse(observer: EngineObserver, source: Source, target: str, code: int, reason: str,
+def refuse(observer: EngineObserver | None, source: Source, target: str, code: int, reason: str,
            **fields: Any) -> int:
     """A write or call refused before it reached the engine: logged and counted here, once."""
-    observer.command(source, "rejected")
+    if observer is not None:
+        observer.command(source, "rejected")
     log.warning("command_rejected", source=source.describe(), protocol=source.protocol,
                 role=source.role.name, target=target, reason=reason,
                 status=status(code).name, **fields)
