@@ -49,7 +49,9 @@ class EngineExtension(Protocol):
     An extension owns the tags whose source starts with ``prefix + "."``: writes
     to them are applied through ``apply`` at the scan boundary, and the arrays
     ``evaluate`` returns (keyed by full source, e.g. "alarm.high_active") become
-    columns of every snapshot.
+    columns of every snapshot. ``evaluate`` also runs when the engine publishes while
+    paused and once at construction, so it must give the same result when called again
+    at an unchanged ``sim_time``.
     """
 
     prefix: str
